@@ -1,0 +1,99 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestEnvDefaultsAndValues(t *testing.T) {
+	env := NewEnv(mapEnv(map[string]string{
+		"N":     " 42 ",
+		"D":     "250ms",
+		"Z":     "0",
+		"MODE":  "Streams",
+		"LIST":  "a, b,,c ",
+		"TABLE": "tech_list2",
+		"URL":   "http://api:5000",
+	}))
+	if got := env.Int("N", 1, 0, 100); got != 42 {
+		t.Errorf("Int: got %d, want 42", got)
+	}
+	if got := env.Int("UNSET", 7, 0, 100); got != 7 {
+		t.Errorf("Int default: got %d, want 7", got)
+	}
+	if got := env.Duration("D", time.Second); got != 250*time.Millisecond {
+		t.Errorf("Duration: got %v, want 250ms", got)
+	}
+	if got := env.Duration("Z", time.Second); got != 0 {
+		t.Errorf("Duration zero: got %v, want 0", got)
+	}
+	if got := env.Enum("MODE", "pubsub", "pubsub", "streams"); got != "streams" {
+		t.Errorf("Enum: got %q, want streams", got)
+	}
+	if got := strings.Join(env.List("LIST", ""), "|"); got != "a|b|c" {
+		t.Errorf("List: got %q, want a|b|c", got)
+	}
+	if got := env.Identifier("TABLE", "techlist"); got != "tech_list2" {
+		t.Errorf("Identifier: got %q", got)
+	}
+	if got := env.URL("URL", "http://localhost:5000").Host; got != "api:5000" {
+		t.Errorf("URL host: got %q", got)
+	}
+	if err := env.Err(); err != nil {
+		t.Fatalf("Err: got %v, want nil", err)
+	}
+}
+
+func TestEnvErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name string
+		read func(*Env)
+	}{
+		{"PORT", func(e *Env) { e.Int("PORT", 5000, 0, 65535) }},
+		{"PORT", func(e *Env) { e.Int("PORT", 5000, 0, 10) }},
+		{"CACHE_TTL", func(e *Env) { e.Duration("CACHE_TTL", time.Minute) }},
+		{"QUEUE_MODE", func(e *Env) { e.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams") }},
+		{"MYSQL_TABLE", func(e *Env) { e.Identifier("MYSQL_TABLE", "techlist") }},
+		{"API_URL", func(e *Env) { e.URL("API_URL", "http://localhost:5000") }},
+	}
+	bad := map[string]string{
+		"PORT": "50x", "CACHE_TTL": "-5s", "QUEUE_MODE": "kafka",
+		"MYSQL_TABLE": "techs; DROP TABLE x", "API_URL": "ftp://x",
+	}
+	for _, tt := range tests {
+		env := NewEnv(mapEnv(bad))
+		tt.read(env)
+		err := env.Err()
+		if err == nil || !strings.Contains(err.Error(), tt.name) {
+			t.Errorf("%s: got error %v, want one naming the variable", tt.name, err)
+		}
+	}
+}
+
+func TestGetenvPrefersRealEnvironment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(path, []byte("A=file\nB=file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	real := map[string]string{"A": "real"}
+	getenv, err := Getenv(func(k string) (string, bool) { v, ok := real[k]; return v, ok }, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := getenv("A"); got != "real" {
+		t.Errorf("A: got %q, want real", got)
+	}
+	if got := getenv("B"); got != "file" {
+		t.Errorf("B: got %q, want file", got)
+	}
+	if _, err := Getenv(func(string) (string, bool) { return "", false }, filepath.Join(t.TempDir(), "missing")); err != nil {
+		t.Errorf("missing .env: got %v, want nil", err)
+	}
+}

@@ -1,0 +1,41 @@
+package config
+
+import (
+	"io"
+	"log/slog"
+	"os"
+)
+
+// NewLogger builds the logger from LOG_LEVEL (debug, info, warn, error) and
+// LOG_FORMAT (text or json; by default text when w is a terminal, else json).
+func NewLogger(env *Env, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch env.Enum("LOG_LEVEL", "info", "debug", "info", "warn", "error") {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	format := "json"
+	if isTerminal(w) {
+		format = "text"
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if env.Enum("LOG_FORMAT", format, "text", "json") == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}

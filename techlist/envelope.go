@@ -1,0 +1,76 @@
+package techlist
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// EnvelopeVersion is the only envelope version this code reads and writes.
+const EnvelopeVersion = 1
+
+// Envelope is the message the api-server publishes for each accepted POST.
+type Envelope struct {
+	V           int       `json:"v"`
+	ID          string    `json:"id"`
+	Text        string    `json:"text"`
+	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// NewEnvelope returns the version-1 envelope for an accepted submission.
+func NewEnvelope(id, text string, submittedAt time.Time) Envelope {
+	return Envelope{V: EnvelopeVersion, ID: id, Text: text, SubmittedAt: submittedAt.UTC()}
+}
+
+// Encode returns the envelope's wire form.
+func (e Envelope) Encode() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode envelope: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeEnvelope parses and checks a message taken off the channel or stream.
+// Anyone who can reach Redis can put bytes there, so nothing is trusted: an
+// unknown version, a missing or malformed id, or a text that would not pass
+// the API's own validation is an error, and the message must not be stored.
+func DecodeEnvelope(data []byte) (Envelope, error) {
+	var e Envelope
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	if dec.More() {
+		return Envelope{}, fmt.Errorf("decode envelope: trailing data after the object")
+	}
+	if e.V != EnvelopeVersion {
+		return Envelope{}, fmt.Errorf("decode envelope: unsupported version %d", e.V)
+	}
+	if !ValidID(e.ID) {
+		return Envelope{}, fmt.Errorf("decode envelope: invalid id %q", e.ID)
+	}
+	text, err := ValidateText(e.Text)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	if text != e.Text {
+		return Envelope{}, fmt.Errorf("decode envelope: text is not trimmed")
+	}
+	if e.SubmittedAt.IsZero() {
+		return Envelope{}, fmt.Errorf("decode envelope: missing submitted_at")
+	}
+	return e, nil
+}
+
+// Event is what the worker-server publishes on the events channel after a
+// row is committed.
+type Event struct {
+	Type string `json:"type"`
+	Tech Tech   `json:"tech"`
+}
+
+// EventTechCreated is the type of the event announcing a committed tech.
+const EventTechCreated = "tech.created"

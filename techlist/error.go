@@ -1,0 +1,58 @@
+package techlist
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes, each mapped to one HTTP status by the api-server.
+const (
+	EInvalid     = "invalid"                // 400
+	ENotFound    = "not_found"              // 404
+	EMethod      = "method_not_allowed"     // 405
+	ETooLarge    = "too_large"              // 413
+	EMediaType   = "unsupported_media_type" // 415
+	ERateLimited = "rate_limited"           // 429
+	EUnavailable = "unavailable"            // 503
+	EInternal    = "internal"               // 500
+)
+
+// Error is an error a client can act on: a code, a message for people and,
+// for invalid input, the field it concerns.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (field %s)", e.Code, e.Message, e.Field)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns an EInvalid error about one field.
+func Invalid(field, message string) *Error {
+	return &Error{Code: EInvalid, Message: message, Field: field}
+}
+
+// Invalidf is Invalid with a formatted message.
+func Invalidf(field, format string, args ...any) *Error {
+	return Invalid(field, fmt.Sprintf(format, args...))
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// EInternal when there is none: anything unexpected is internal.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}

@@ -1,0 +1,140 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"testing/fstest"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/golang-migrate/migrate/v4"
+	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jmoiron/sqlx"
+)
+
+// Open connects to the configured database, creating it first when it does
+// not exist and the user may create it, and checks the connection.
+// The caller closes the returned pool.
+func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	db, err := connect(ctx, cfg.dsn(cfg.Database, false))
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1049 { // ER_BAD_DB_ERROR: unknown database
+		if err := createDatabase(ctx, cfg); err != nil {
+			return nil, err
+		}
+		db, err = connect(ctx, cfg.dsn(cfg.Database, false))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mysql %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
+	}
+	maxOpen := cfg.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = 16
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
+}
+
+func connect(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("mysql", dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func createDatabase(ctx context.Context, cfg Config) error {
+	db, err := connect(ctx, cfg.dsn("", false))
+	if err != nil {
+		return fmt.Errorf("mysql %s:%d: %w", cfg.Host, cfg.Port, err)
+	}
+	defer db.Close()
+	// An identifier cannot be a placeholder; cfg.validate allowed only
+	// letters, digits and underscores, so quoting it is safe.
+	q := "CREATE DATABASE IF NOT EXISTS `" + cfg.Database + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("create database %s: %w", cfg.Database, err)
+	}
+	return nil
+}
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrate applies every pending migration to the configured table. It is
+// safe to run from several processes at once: the migration library holds a
+// database lock (GET_LOCK) while it works, and the others wait for it.
+// The migrations' version is kept in a table named after the data table,
+// so several tables can share one database.
+func Migrate(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	src, err := renderMigrations(cfg.Table)
+	if err != nil {
+		return err
+	}
+	driver, err := iofs.New(src, ".")
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	db, err := sql.Open("mysql", cfg.dsn(cfg.Database, true))
+	if err != nil {
+		return fmt.Errorf("open for migrations: %w", err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect for migrations: %w", err)
+	}
+	target, err := migratemysql.WithConnection(ctx, conn, &migratemysql.Config{
+		DatabaseName:    cfg.Database,
+		MigrationsTable: cfg.Table + "_schema_migrations",
+	})
+	if err != nil {
+		return fmt.Errorf("prepare migrations: %w", err)
+	}
+	m, err := migrate.NewWithInstance("iofs", driver, cfg.Database, target)
+	if err != nil {
+		return fmt.Errorf("prepare migrations: %w", err)
+	}
+	defer m.Close()
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("apply migrations to %s.%s: %w", cfg.Database, cfg.Table, err)
+	}
+	return nil
+}
+
+// renderMigrations returns the embedded migrations with the table name put
+// in; the name was validated as a plain identifier.
+func renderMigrations(table string) (fs.FS, error) {
+	out := fstest.MapFS{}
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	for _, e := range entries {
+		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
+		}
+		out[e.Name()] = &fstest.MapFile{Data: []byte(strings.ReplaceAll(string(b), "{{table}}", table)), Mode: 0o444}
+	}
+	return out, nil
+}

@@ -1,0 +1,69 @@
+// Package redis holds the Redis side of the architecture: the client, the
+// cache the api-server reads through and the worker invalidates, and the
+// channel that carries envelopes from the api-server to the worker.
+package redis
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist/config"
+)
+
+// Config says how to reach Redis: one address, or several for a cluster.
+type Config struct {
+	Addrs    []string
+	Username string
+	Password string
+}
+
+// ConfigFromEnv reads REDIS_ADDRS, or REDIS_HOST and REDIS_PORT when it is
+// empty, and REDIS_USERNAME and REDIS_PASSWORD.
+func ConfigFromEnv(env *config.Env) Config {
+	addrs := env.List("REDIS_ADDRS", "")
+	host := env.String("REDIS_HOST", "127.0.0.1")
+	port := env.Int("REDIS_PORT", 6379, 1, 65535)
+	if len(addrs) == 0 {
+		addrs = []string{net.JoinHostPort(host, strconv.Itoa(port))}
+	}
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			env.Fail("REDIS_ADDRS", strings.Join(addrs, ","), "want a comma list of host:port")
+			break
+		}
+	}
+	return Config{
+		Addrs:    addrs,
+		Username: env.String("REDIS_USERNAME", ""),
+		Password: env.Raw("REDIS_PASSWORD", ""),
+	}
+}
+
+// NewClient returns a client for cfg: a cluster client when cfg names more
+// than one address, else a plain one. Timeouts are short so that a Redis
+// outage turns into a quick error the caller can degrade on, not a hang.
+// The caller closes it.
+func NewClient(cfg Config) goredis.UniversalClient {
+	return goredis.NewUniversalClient(&goredis.UniversalOptions{
+		Addrs:        cfg.Addrs,
+		Username:     cfg.Username,
+		Password:     cfg.Password,
+		DialTimeout:  2 * time.Second,
+		ReadTimeout:  time.Second,
+		WriteTimeout: time.Second,
+		PoolTimeout:  2 * time.Second,
+	})
+}
+
+// Ping checks that Redis answers.
+func Ping(ctx context.Context, rdb goredis.UniversalClient) error {
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
+)
+
+// ErrNoSubscribers is returned by Publish when no worker was subscribed to
+// receive the message: pub/sub keeps nothing, so the message is gone and
+// the submission must not be claimed as accepted.
+var ErrNoSubscribers = errors.New("no worker is subscribed to the channel")
+
+// Publisher puts envelopes on a pub/sub channel.
+type Publisher struct {
+	rdb     goredis.UniversalClient
+	channel string
+}
+
+// NewPublisher returns a Publisher for channel.
+func NewPublisher(rdb goredis.UniversalClient, channel string) *Publisher {
+	return &Publisher{rdb: rdb, channel: channel}
+}
+
+// Publish sends env, and returns ErrNoSubscribers when nobody received it.
+func (p *Publisher) Publish(ctx context.Context, env techlist.Envelope) error {
+	b, err := env.Encode()
+	if err != nil {
+		return err
+	}
+	n, err := p.rdb.Publish(ctx, p.channel, b).Result()
+	if err != nil {
+		return fmt.Errorf("publish to %s: %w", p.channel, err)
+	}
+	if n == 0 {
+		return ErrNoSubscribers
+	}
+	return nil
+}
+
+// Delivery is one message taken off the queue. Ack tells the queue the
+// message's work is done (committed); until then a durable queue may hand
+// it out again. On pub/sub, Ack does nothing: the message is already gone.
+type Delivery struct {
+	Payload []byte
+	ack     func(context.Context) error
+}
+
+// Ack acknowledges the delivery.
+func (d Delivery) Ack(ctx context.Context) error {
+	if d.ack == nil {
+		return nil
+	}
+	return d.ack(ctx)
+}
+
+// Subscription receives envelopes from a pub/sub channel.
+type Subscription struct {
+	ps *goredis.PubSub
+}
+
+// Subscribe subscribes to channel and waits until Redis confirms, so that
+// when it returns, messages published from then on are received.
+// The caller closes the subscription.
+func Subscribe(ctx context.Context, rdb goredis.UniversalClient, channel string) (*Subscription, error) {
+	ps := rdb.Subscribe(ctx, channel)
+	if _, err := ps.Receive(ctx); err != nil {
+		ps.Close()
+		return nil, fmt.Errorf("subscribe to %s: %w", channel, err)
+	}
+	return &Subscription{ps: ps}, nil
+}
+
+// Receive blocks until a message arrives or ctx ends. After a connection
+// error it returns the error; the next call reconnects and subscribes again.
+func (s *Subscription) Receive(ctx context.Context) (Delivery, error) {
+	for {
+		msg, err := s.ps.ReceiveMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return Delivery{}, ctx.Err()
+			}
+			return Delivery{}, fmt.Errorf("receive: %w", err)
+		}
+		return Delivery{Payload: []byte(msg.Payload)}, nil
+	}
+}
+
+// Close unsubscribes and closes the subscription's connection.
+func (s *Subscription) Close() error { return s.ps.Close() }
+
+// EventPublisher announces committed techs on the events channel.
+type EventPublisher struct {
+	rdb     goredis.UniversalClient
+	channel string
+}
+
+// NewEventPublisher returns an EventPublisher for channel (REDIS_CHANNEL
+// followed by ":events").
+func NewEventPublisher(rdb goredis.UniversalClient, channel string) *EventPublisher {
+	return &EventPublisher{rdb: rdb, channel: channel}
+}
+
+// PublishCreated publishes one tech.created event per tech, in one round trip.
+func (e *EventPublisher) PublishCreated(ctx context.Context, techs []techlist.Tech) error {
+	if len(techs) == 0 {
+		return nil
+	}
+	_, err := e.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, t := range techs {
+			b, err := json.Marshal(techlist.Event{Type: techlist.EventTechCreated, Tech: t})
+			if err != nil {
+				return fmt.Errorf("encode event: %w", err)
+			}
+			p.Publish(ctx, e.channel, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("publish %d events to %s: %w", len(techs), e.channel, err)
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package redis_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/testenv"
+)
+
+func TestPublishWithoutSubscriberIsRefused(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	pub := redis.NewPublisher(rdb, names.Channel)
+	env := techlist.NewEnvelope("01890a5d-ac96-774b-bcce-b302099a8057", "Go", time.Now())
+	if err := pub.Publish(context.Background(), env); !errors.Is(err, redis.ErrNoSubscribers) {
+		t.Errorf("got %v, want ErrNoSubscribers", err)
+	}
+}
+
+func TestPublishSubscribeRoundTrip(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, err := redis.Subscribe(ctx, rdb, names.Channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	want := techlist.NewEnvelope("01890a5d-ac96-774b-bcce-b302099a8057", "Go 🚀", time.Now())
+	if err := redis.NewPublisher(rdb, names.Channel).Publish(ctx, want); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	d, err := sub.Receive(ctx)
+	if err != nil {
+		t.Fatalf("Receive: %v", err)
+	}
+	got, err := techlist.DecodeEnvelope(d.Payload)
+	if err != nil {
+		t.Fatalf("DecodeEnvelope: %v", err)
+	}
+	if !got.SubmittedAt.Equal(want.SubmittedAt) || got.ID != want.ID || got.Text != want.Text || got.V != 1 {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Errorf("Ack on pub/sub: %v", err)
+	}
+}
+
+func TestEventsArePublished(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ps := rdb.Subscribe(ctx, names.Channel+":events")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tech := techlist.Tech{ID: "01890a5d-ac96-774b-bcce-b302099a8057", Text: "Go", Priority: techlist.PriorityHigh, CreatedAt: time.Now().UTC(), SubmittedAt: time.Now().UTC()}
+	if err := redis.NewEventPublisher(rdb, names.Channel+":events").PublishCreated(ctx, []techlist.Tech{tech}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := ps.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev techlist.Event
+	if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != "tech.created" || ev.Tech.ID != tech.ID || ev.Tech.Priority != techlist.PriorityHigh {
+		t.Errorf("got %+v, want a tech.created event for %s", ev, tech.ID)
+	}
+}

@@ -1,0 +1,54 @@
+package techlist
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxTextLength is the longest text accepted, counted in Unicode code points.
+const MaxTextLength = 200
+
+// ValidateText trims text and checks it against the contract: 1 to
+// MaxTextLength characters of valid UTF-8 with no control characters.
+// It returns the trimmed text, which is what gets stored.
+func ValidateText(text string) (string, error) {
+	if !utf8.ValidString(text) {
+		return "", Invalid("text", "text must be valid UTF-8")
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return "", Invalid("text", "text is required")
+	}
+	if n := utf8.RuneCountInString(text); n > MaxTextLength {
+		return "", Invalidf("text", "text must be at most %d characters (got %d)", MaxTextLength, n)
+	}
+	for _, r := range text {
+		if unicode.IsControl(r) {
+			return "", Invalid("text", "text must not contain control characters such as NUL, tab or newline")
+		}
+	}
+	return text, nil
+}
+
+// ValidID reports whether id has the canonical form of the UUIDs the
+// api-server makes: 36 characters, lowercase hex in 8-4-4-4-12 groups.
+func ValidID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
