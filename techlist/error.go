@@ -23,9 +23,16 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	Err     error // the cause, for logs; never shown to the client
 }
 
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
 func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
 	if e.Field != "" {
 		return fmt.Sprintf("%s: %s (field %s)", e.Code, e.Message, e.Field)
 	}
@@ -35,6 +42,12 @@ func (e *Error) Error() string {
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable returns an EUnavailable error: a dependency is down. message
+// is for the client; cause is kept for the logs.
+func Unavailable(cause error, message string) *Error {
+	return &Error{Code: EUnavailable, Message: message, Err: cause}
 }
 
 // Invalid returns an EInvalid error about one field.

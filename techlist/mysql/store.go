@@ -139,3 +139,6 @@ func normalize(t *techlist.Tech) {
 
 // Now returns the current time at the precision a DATETIME(6) column keeps.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }

@@ -1,0 +1,167 @@
+// Package cacheaside reads techs through the Redis cache over MySQL: look in
+// the cache, on a miss read the database and fill the cache. A Redis outage
+// degrades to reading MySQL directly; only a MySQL outage fails a read.
+package cacheaside
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/techlist/techlist"
+)
+
+// Status says where a read was served from; it is the X-Cache header.
+type Status string
+
+const (
+	Hit    Status = "HIT"    // from Redis
+	Miss   Status = "MISS"   // from MySQL, and the cache was filled
+	Bypass Status = "BYPASS" // from MySQL because Redis did not answer
+)
+
+// Cache is the part of the Redis cache the reader uses.
+type Cache interface {
+	Page(ctx context.Context, field string) (val []byte, gen string, err error)
+	SetPage(ctx context.Context, field string, val []byte, gen string) (bool, error)
+	Tech(ctx context.Context, id string) ([]byte, error)
+	SetTech(ctx context.Context, id string, val []byte) error
+	Pending(ctx context.Context, id string) (bool, error)
+}
+
+// Store is the part of MySQL the reader uses.
+type Store interface {
+	List(ctx context.Context, limit int, cursor string) (techlist.Page, error)
+	Get(ctx context.Context, id string) (techlist.Tech, error)
+}
+
+// Observer counts reads by status; nil is allowed.
+type Observer interface {
+	CacheResult(kind string, status Status)
+}
+
+// Reader serves reads cache-aside.
+type Reader struct {
+	cache  Cache
+	store  Store
+	logger *slog.Logger
+	obs    Observer
+	// Concurrent misses of one key share one MySQL query.
+	flight singleflight.Group
+}
+
+// NewReader returns a Reader over cache and store.
+func NewReader(cache Cache, store Store, logger *slog.Logger, obs Observer) *Reader {
+	return &Reader{cache: cache, store: store, logger: logger, obs: obs}
+}
+
+func (r *Reader) observe(kind string, s Status) {
+	if r.obs != nil {
+		r.obs.CacheResult(kind, s)
+	}
+}
+
+// List returns one page of the newest-first list as the JSON of a
+// techlist.Page, and where it came from.
+func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, Status, error) {
+	field := strconv.Itoa(limit) + ":" + cursor
+	cached, gen, err := r.cache.Page(ctx, field)
+	if err != nil {
+		r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
+		b, err := r.listFromStore(ctx, limit, cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		r.observe("list", Bypass)
+		return b, Bypass, nil
+	}
+	if cached != nil {
+		r.observe("list", Hit)
+		return cached, Hit, nil
+	}
+	v, err, _ := r.flight.Do(field+"@"+gen, func() (any, error) {
+		// Shared by every waiting reader, so one leaving must not cancel it.
+		ctx := context.WithoutCancel(ctx)
+		b, err := r.listFromStore(ctx, limit, cursor)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.cache.SetPage(ctx, field, b, gen); err != nil {
+			r.logger.WarnContext(ctx, "cache fill failed", "err", err)
+		}
+		return b, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	r.observe("list", Miss)
+	return v.([]byte), Miss, nil
+}
+
+func (r *Reader) listFromStore(ctx context.Context, limit int, cursor string) ([]byte, error) {
+	page, err := r.store.List(ctx, limit, cursor)
+	if err != nil {
+		return nil, techlist.Unavailable(err, "the database is unavailable; try again shortly")
+	}
+	b, err := json.Marshal(page)
+	if err != nil {
+		return nil, fmt.Errorf("encode page: %w", err)
+	}
+	return b, nil
+}
+
+// TechResult is a read of one tech: its JSON, or Pending when it was
+// accepted and is not stored yet.
+type TechResult struct {
+	JSON    []byte
+	Pending bool
+	Status  Status
+}
+
+// Tech reads one tech. An id that is neither stored nor pending is an
+// ENotFound error.
+func (r *Reader) Tech(ctx context.Context, id string) (TechResult, error) {
+	status := Miss
+	cached, err := r.cache.Tech(ctx, id)
+	if err != nil {
+		r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
+		status = Bypass
+	} else if cached != nil {
+		r.observe("tech", Hit)
+		return TechResult{JSON: cached, Status: Hit}, nil
+	}
+	tech, err := r.store.Get(ctx, id)
+	if techlist.ErrorCode(err) == techlist.ENotFound {
+		if status == Bypass {
+			// Without Redis nobody can tell pending from unknown.
+			return TechResult{}, err
+		}
+		pending, perr := r.cache.Pending(ctx, id)
+		if perr != nil {
+			r.logger.WarnContext(ctx, "cache unavailable, cannot check pending", "err", perr)
+		}
+		if pending {
+			return TechResult{Pending: true, Status: Miss}, nil
+		}
+		return TechResult{}, err
+	}
+	if err != nil {
+		return TechResult{}, techlist.Unavailable(err, "the database is unavailable; try again shortly")
+	}
+	b, err := json.Marshal(tech)
+	if err != nil {
+		return TechResult{}, fmt.Errorf("encode tech: %w", err)
+	}
+	if status == Miss {
+		// A stored tech never changes, so this entry needs no invalidation.
+		if err := r.cache.SetTech(ctx, id, b); err != nil {
+			r.logger.WarnContext(ctx, "cache fill failed", "err", err)
+		}
+	}
+	r.observe("tech", status)
+	return TechResult{JSON: b, Status: status}, nil
+}

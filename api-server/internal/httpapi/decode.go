@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/techlist/techlist"
+)
+
+// decodeText reads the text of a submission from a JSON object
+// {"text": "..."} or a form-urlencoded body, and validates it. The body is
+// read up to limit bytes; a larger one is an ETooLarge error.
+func decodeText(w http.ResponseWriter, r *http.Request, limit int64) (string, error) {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return "", techlist.Errorf(techlist.EMediaType, "send the body as application/json or application/x-www-form-urlencoded")
+	}
+	if mediaType != "application/json" && mediaType != "application/x-www-form-urlencoded" {
+		return "", techlist.Errorf(techlist.EMediaType, "unsupported content type %q; send application/json or application/x-www-form-urlencoded", mediaType)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return "", techlist.Errorf(techlist.ETooLarge, "the body is larger than %d bytes", limit)
+		}
+		return "", techlist.Invalid("", "the body could not be read")
+	}
+	var text string
+	if mediaType == "application/json" {
+		text, err = textFromJSON(body)
+	} else {
+		text, err = textFromForm(body)
+	}
+	if err != nil {
+		return "", err
+	}
+	return techlist.ValidateText(text)
+}
+
+// textFromJSON accepts exactly one object with exactly one string member
+// "text". Unknown, duplicated or mistyped members, and anything after the
+// object, are refused rather than guessed at.
+func textFromJSON(body []byte) (string, error) {
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD; refuse it
+	// instead, so what is stored is what was sent.
+	if !utf8.Valid(body) {
+		return "", techlist.Invalid("text", "text must be valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	bad := func(msg string) error { return techlist.Invalid("", msg) }
+	tok, err := dec.Token()
+	if err != nil {
+		return "", bad("the body is not valid JSON")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return "", bad(`the body must be a JSON object like {"text": "Go"}`)
+	}
+	var text *string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", bad("the body is not valid JSON")
+		}
+		key := tok.(string) // object keys are always strings
+		if key != "text" {
+			return "", techlist.Invalidf(key, "unknown field %q; the only field is \"text\"", key)
+		}
+		if text != nil {
+			return "", techlist.Invalid("text", `field "text" is given more than once`)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return "", bad("the body is not valid JSON")
+		}
+		var s string
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+			return "", techlist.Invalid("text", "text must be a JSON string")
+		}
+		if strings.ContainsRune(s, utf8.RuneError) && !bytes.Contains(raw, []byte("\uFFFD")) &&
+			!bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
+			// A lone surrogate escape such as \ud800, which has no UTF-8 form.
+			return "", techlist.Invalid("text", "text must be valid UTF-8 (a lone surrogate escape was sent)")
+		}
+		text = &s
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return "", bad("the body is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", bad("unexpected data after the JSON object")
+	}
+	if text == nil {
+		return "", techlist.Invalid("text", "text is required")
+	}
+	return *text, nil
+}
+
+// textFromForm takes the one "text" field of a form; other fields (a submit
+// button's name, say) are ignored.
+func textFromForm(body []byte) (string, error) {
+	values, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", techlist.Invalid("", fmt.Sprintf("the form body is malformed: %v", err))
+	}
+	texts := values["text"]
+	switch len(texts) {
+	case 0:
+		return "", techlist.Invalid("text", "text is required")
+	case 1:
+		return texts[0], nil
+	default:
+		return "", techlist.Invalid("text", `field "text" is given more than once`)
+	}
+}

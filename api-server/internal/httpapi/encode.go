@@ -1,0 +1,67 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/techlist/techlist"
+)
+
+// statusOf maps each error code to its HTTP status, in one place.
+var statusOf = map[string]int{
+	techlist.EInvalid:     http.StatusBadRequest,
+	techlist.ENotFound:    http.StatusNotFound,
+	techlist.EMethod:      http.StatusMethodNotAllowed,
+	techlist.ETooLarge:    http.StatusRequestEntityTooLarge,
+	techlist.EMediaType:   http.StatusUnsupportedMediaType,
+	techlist.ERateLimited: http.StatusTooManyRequests,
+	techlist.EUnavailable: http.StatusServiceUnavailable,
+	techlist.EInternal:    http.StatusInternalServerError,
+}
+
+// encode writes v as JSON with status: headers, then the status, then the body.
+func encode(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, status, b)
+}
+
+// writeJSON writes JSON bytes that are already encoded.
+func writeJSON(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// writeError answers with the contract's JSON error for err. Client errors
+// are shown as they are; dependency errors are logged with their cause;
+// anything else is logged and answered with a generic 500.
+func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	var e *techlist.Error
+	if !errors.As(err, &e) {
+		logger.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
+		e = &techlist.Error{Code: techlist.EInternal, Message: "internal error"}
+	} else if e.Err != nil || e.Code == techlist.EInternal {
+		logger.WarnContext(r.Context(), "request failed", "code", e.Code, "err", err, "method", r.Method, "path", r.URL.Path)
+	}
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	encode(w, status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
+}

@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/techlist/techlist"
+)
+
+// logRequests logs one line per request and records its metrics. The
+// request id (X-Request-Id, or a new one) is echoed in the response.
+func logRequests(logger *slog.Logger, m *Metrics) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			reqID := middleware.GetReqID(r.Context())
+			w.Header().Set("X-Request-Id", reqID)
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			route := chi.RouteContext(r.Context()).RoutePattern()
+			if route == "" {
+				route = "unmatched"
+			}
+			elapsed := time.Since(start)
+			m.request(r.Method, route, strconv.Itoa(status), elapsed)
+			level := slog.LevelInfo
+			if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+				level = slog.LevelDebug
+			}
+			logger.Log(r.Context(), level, "request",
+				"method", r.Method, "path", r.URL.Path, "route", route, "status", status,
+				"bytes", ww.BytesWritten(), "duration_ms", float64(elapsed.Microseconds())/1000,
+				"request_id", reqID)
+		})
+	}
+}
+
+// recoverPanics turns a panic in a handler into a logged 500, never a crash.
+func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					logger.ErrorContext(r.Context(), "panic", "value", v, "stack", string(debug.Stack()))
+					writeError(w, r, logger, &techlist.Error{Code: techlist.EInternal, Message: "internal error"})
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/cors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/service"
+)
+
+// routes lists every route of the api-server in one place.
+func routes(cfg Config, d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)
+	r.Use(logRequests(d.Logger, d.Metrics))
+	r.Use(recoverPanics(d.Logger))
+	r.Use(cors.Handler(cors.Options{
+		AllowedOrigins: cfg.CORSOrigins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders: []string{"Content-Type", "Idempotency-Key", "X-Request-Id"},
+		ExposedHeaders: []string{"Location", "X-Cache", "X-Request-Id"},
+		MaxAge:         600,
+	}))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, d.Logger, techlist.Errorf(techlist.ENotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, d.Logger, techlist.Errorf(techlist.EMethod, "method %s is not allowed on %s", r.Method, r.URL.Path))
+	})
+
+	r.Route("/api/v1/techs", func(r chi.Router) {
+		r.Get("/", handleListTechs(d.Logger, d.Reader))
+		r.Post("/", handleCreateTech(cfg, d))
+		r.Get("/{id}", handleGetTech(d.Logger, d.Reader))
+	})
+
+	// The seed's routes, so a client written for it works unchanged.
+	r.Get("/", handleSeedRoot())
+	r.Get("/get", handleSeedGet(d.Logger, d.Reader))
+	r.Post("/create", handleSeedCreate(cfg, d))
+
+	r.Get("/healthz", service.Healthz())
+	r.Get("/readyz", service.Readyz(d.Checks...))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	return r
+}

@@ -1,0 +1,58 @@
+// Package httpapi is the api-server's HTTP surface: the versioned JSON API,
+// the seed-compatible routes, health, readiness and metrics.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/service"
+
+	"github.com/techlist/api-server/internal/cacheaside"
+)
+
+// Reader serves cache-aside reads.
+type Reader interface {
+	List(ctx context.Context, limit int, cursor string) ([]byte, cacheaside.Status, error)
+	Tech(ctx context.Context, id string) (cacheaside.TechResult, error)
+}
+
+// Publisher hands an accepted envelope to the worker.
+type Publisher interface {
+	Publish(ctx context.Context, env techlist.Envelope) error
+}
+
+// Pending records accepted techs until the worker stores them.
+type Pending interface {
+	MarkPending(ctx context.Context, id string, ttl time.Duration) error
+	ClearPending(ctx context.Context, ids ...string) error
+}
+
+// Config holds the server's settings.
+type Config struct {
+	CORSOrigins  []string
+	MaxBodyBytes int64
+	PendingTTL   time.Duration
+}
+
+// Deps are what the server needs; every field is required.
+type Deps struct {
+	Logger    *slog.Logger
+	Reader    Reader
+	Publisher Publisher
+	Pending   Pending
+	Checks    []service.Check
+	Metrics   *Metrics
+	Gatherer  prometheus.Gatherer
+	NewID     func() (string, error)
+	Now       func() time.Time
+}
+
+// NewServer returns the api-server's handler.
+func NewServer(cfg Config, deps Deps) http.Handler {
+	return routes(cfg, deps)
+}

@@ -1,0 +1,190 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
+
+	"github.com/techlist/api-server/internal/cacheaside"
+)
+
+const (
+	defaultLimit = 50
+	maxLimit     = 100
+)
+
+// pageQuery reads ?limit and ?cursor.
+func pageQuery(r *http.Request) (int, string, error) {
+	q := r.URL.Query()
+	limit := defaultLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			return 0, "", techlist.Invalidf("limit", "limit must be a whole number from 1 to %d", maxLimit)
+		}
+		limit = n
+	}
+	cursor := q.Get("cursor")
+	if cursor != "" && !techlist.ValidID(cursor) {
+		return 0, "", techlist.Invalid("cursor", "cursor is not one this API returned; start again without it")
+	}
+	return limit, cursor, nil
+}
+
+func handleListTechs(logger *slog.Logger, reader Reader) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		limit, cursor, err := pageQuery(r)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		page, status, err := reader.List(r.Context(), limit, cursor)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		// page is the JSON object {"data":…,"next_cursor":…}; close it with
+		// the cached flag instead of decoding and encoding it again.
+		cached := `,"cached":false}`
+		if status == cacheaside.Hit {
+			cached = `,"cached":true}`
+		}
+		body := make([]byte, 0, len(page)+len(cached))
+		body = append(append(body, page[:len(page)-1]...), cached...)
+		w.Header().Set("X-Cache", string(status))
+		writeJSON(w, http.StatusOK, body)
+	}
+}
+
+func handleGetTech(logger *slog.Logger, reader Reader) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		if !techlist.ValidID(id) {
+			writeError(w, r, logger, techlist.Errorf(techlist.ENotFound, "no tech with id %q", id))
+			return
+		}
+		res, err := reader.Tech(r.Context(), id)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.Header().Set("X-Cache", string(res.Status))
+		if res.Pending {
+			encode(w, http.StatusAccepted, accepted{ID: id, Status: "pending"})
+			return
+		}
+		writeJSON(w, http.StatusOK, res.JSON)
+	}
+}
+
+type accepted struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func handleCreateTech(cfg Config, d Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := accept(w, r, cfg, d)
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		w.Header().Set("Location", "/api/v1/techs/"+id)
+		encode(w, http.StatusAccepted, accepted{ID: id, Status: "queued"})
+	}
+}
+
+// accept validates a submission, gives it an id and hands it to the worker.
+// The id is returned only once the message is with a worker: a submission
+// nobody received is not claimed as accepted.
+func accept(w http.ResponseWriter, r *http.Request, cfg Config, d Deps) (string, error) {
+	text, err := decodeText(w, r, cfg.MaxBodyBytes)
+	if err != nil {
+		return "", err
+	}
+	id, err := d.NewID()
+	if err != nil {
+		return "", err
+	}
+	ctx := r.Context()
+	// Marked first, so a GET right after the 202 already sees "pending".
+	if err := d.Pending.MarkPending(ctx, id, cfg.PendingTTL); err != nil {
+		d.Metrics.publishFailed()
+		return "", techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
+	}
+	err = d.Publisher.Publish(ctx, techlist.NewEnvelope(id, text, d.Now()))
+	if err != nil {
+		d.Metrics.publishFailed()
+		// Not accepted after all; a failure to unmark only delays the 404.
+		clearCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		d.Pending.ClearPending(clearCtx, id)
+		if errors.Is(err, redis.ErrNoSubscribers) {
+			return "", techlist.Unavailable(err, "no worker is listening, so the tech was not accepted; try again shortly")
+		}
+		return "", techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
+	}
+	d.Metrics.published()
+	return id, nil
+}
+
+func handleSeedRoot() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("OK!"))
+	}
+}
+
+type seedItem struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+// handleSeedGet answers the seed's GET /get: the newest maxLimit techs,
+// each rendered "<text> - priority (<priority>)".
+func handleSeedGet(logger *slog.Logger, reader Reader) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, status, err := reader.List(r.Context(), maxLimit, "")
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		var page techlist.Page
+		if err := json.Unmarshal(b, &page); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		items := make([]seedItem, len(page.Data))
+		for i, t := range page.Data {
+			items[i] = seedItem{ID: t.ID, Text: t.SeedText()}
+		}
+		w.Header().Set("X-Cache", string(status))
+		encode(w, http.StatusOK, struct {
+			IsCached bool       `json:"isCached"`
+			Data     []seedItem `json:"data"`
+		}{status == cacheaside.Hit, items})
+	}
+}
+
+func handleSeedCreate(cfg Config, d Deps) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := accept(w, r, cfg, d)
+		if err != nil {
+			writeError(w, r, d.Logger, err)
+			return
+		}
+		w.Header().Set("Location", "/api/v1/techs/"+id)
+		encode(w, http.StatusAccepted, struct {
+			Message string `json:"message"`
+			ID      string `json:"id"`
+		}{"Tech queued for analysis", id})
+	}
+}

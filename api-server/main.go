@@ -1,0 +1,152 @@
+// Command api-server serves the JSON API: reads cache-aside through Redis
+// over MySQL, writes validated and published to the worker through Redis.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/techlist/techlist/config"
+	"github.com/techlist/techlist/mysql"
+	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/service"
+
+	"github.com/techlist/api-server/internal/cacheaside"
+	"github.com/techlist/api-server/internal/httpapi"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	getenv, err := config.Getenv(os.LookupEnv, ".env")
+	if err == nil {
+		err = run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "api-server:", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	port            int
+	mysql           mysql.Config
+	redis           redis.Config
+	channel         string
+	cachePrefix     string
+	cacheTTL        time.Duration
+	queueMode       string
+	server          httpapi.Config
+	startupTimeout  time.Duration
+	shutdownTimeout time.Duration
+}
+
+func readSettings(env *config.Env) settings {
+	return settings{
+		port:        env.Int("PORT", 5000, 0, 65535),
+		mysql:       mysql.ConfigFromEnv(env),
+		redis:       redis.ConfigFromEnv(env),
+		channel:     env.String("REDIS_CHANNEL", "channel1"),
+		cachePrefix: env.String("REDIS_CACHE", "techlist"),
+		cacheTTL:    env.Duration("CACHE_TTL", time.Minute),
+		queueMode:   env.Enum("QUEUE_MODE", "pubsub", "pubsub"),
+		server: httpapi.Config{
+			CORSOrigins:  env.List("CORS_ORIGINS", "http://localhost:3000"),
+			MaxBodyBytes: int64(env.Int("MAX_BODY_BYTES", 16<<10, 1<<10, 1<<20)),
+			PendingTTL:   env.Duration("PENDING_TTL", time.Hour),
+		},
+		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
+		shutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("api-server", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	env := config.NewEnv(getenv)
+	cfg := readSettings(env)
+	logger := config.NewLogger(env, stdout)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if *healthcheck {
+		return service.HealthCheck(cfg.port)
+	}
+	if cfg.cacheTTL <= 0 {
+		return fmt.Errorf("configuration: CACHE_TTL=%s: want a positive duration", cfg.cacheTTL)
+	}
+	logger = logger.With("service", "api-server")
+
+	// MySQL may still be starting when the whole stack comes up at once.
+	var store *mysql.Store
+	err := service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) error {
+		db, err := mysql.Open(ctx, cfg.mysql)
+		if err != nil {
+			return err
+		}
+		if err := mysql.Migrate(ctx, cfg.mysql); err != nil {
+			db.Close()
+			return err
+		}
+		store = mysql.NewStore(db, cfg.mysql.Table)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	rdb := redis.NewClient(cfg.redis)
+	defer rdb.Close()
+	if err := redis.Ping(ctx, rdb); err != nil {
+		// Reads still work from MySQL; writes answer 503 until Redis is back.
+		logger.Warn("redis is not answering; reads bypass the cache until it does", "err", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := httpapi.NewMetrics(reg)
+	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
+	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
+		Logger:    logger,
+		Reader:    cacheaside.NewReader(cache, store, logger, metrics),
+		Publisher: redis.NewPublisher(rdb, cfg.channel),
+		Pending:   cache,
+		Checks: []service.Check{
+			{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
+			{Name: "mysql", Ping: store.Ping},
+		},
+		Metrics:  metrics,
+		Gatherer: reg,
+		NewID:    newID,
+		Now:      func() time.Time { return time.Now().UTC() },
+	})
+	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "cache_prefix", cfg.cachePrefix,
+		"mysql", cfg.mysql.Host+":"+strconv.Itoa(cfg.mysql.Port)+"/"+cfg.mysql.Database+"."+cfg.mysql.Table)
+	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), handler, logger)
+	return service.Serve(ctx, srv, logger, cfg.shutdownTimeout)
+}
+
+// newID makes a UUIDv7: time-ordered, so the primary key orders by
+// submission and inserts append to the index.
+func newID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("make id: %w", err)
+	}
+	return id.String(), nil
+}

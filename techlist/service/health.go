@@ -1,0 +1,64 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Check is a named readiness probe of one dependency.
+type Check struct {
+	Name string
+	Ping func(context.Context) error
+}
+
+// Healthz answers 200 "ok" while the process serves.
+func Healthz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok"))
+	}
+}
+
+// Readyz runs every check at once, each within two seconds, and answers 200
+// {"status":"ready",…} or 503 {"status":"unavailable","failing":[names],…}.
+func Readyz(checks ...Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		results := make([]string, len(checks))
+		var wg sync.WaitGroup
+		for i, c := range checks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = "ok"
+				if err := c.Ping(ctx); err != nil {
+					results[i] = err.Error()
+				}
+			}()
+		}
+		wg.Wait()
+		body := struct {
+			Status  string            `json:"status"`
+			Failing []string          `json:"failing,omitempty"`
+			Checks  map[string]string `json:"checks"`
+		}{Status: "ready", Checks: make(map[string]string, len(checks))}
+		for i, c := range checks {
+			body.Checks[c.Name] = results[i]
+			if results[i] != "ok" {
+				body.Failing = append(body.Failing, c.Name)
+			}
+		}
+		code := http.StatusOK
+		if len(body.Failing) > 0 {
+			body.Status, code = "unavailable", http.StatusServiceUnavailable
+		}
+		b, _ := json.Marshal(body) // a struct of strings always encodes
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(code)
+		w.Write(b)
+	}
+}

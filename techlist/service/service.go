@@ -1,0 +1,96 @@
+// Package service holds what every service's run does alike: serving HTTP
+// until the context ends and shutting down gracefully, retrying a
+// dependency at start, and the -healthcheck probe the container images use.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// NewHTTPServer returns an http.Server with the timeouts every service uses.
+func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve listens on srv.Addr and serves until ctx ends, then shuts down,
+// giving in-flight requests up to timeout to finish. It returns nil after a
+// clean shutdown.
+func Serve(ctx context.Context, srv *http.Server, logger *slog.Logger, timeout time.Duration) error {
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down HTTP server", "timeout", timeout)
+	// A fresh context: the one passed in is already done.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// Retry calls fn until it succeeds, ctx ends or limit has passed, waiting a
+// little longer after each failure. It is for dependencies that may still be
+// starting, as they are when a whole stack comes up at once.
+func Retry(ctx context.Context, logger *slog.Logger, what string, limit time.Duration, fn func(context.Context) error) error {
+	deadline := time.Now().Add(limit)
+	wait := 200 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("%s: gave up after %s: %w", what, limit, err)
+		}
+		logger.Warn("not ready yet, retrying", "what", what, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+// HealthCheck GETs http://127.0.0.1:port/healthz and returns an error unless
+// it answers 200. Container images have no shell or curl, so each binary
+// probes itself with -healthcheck.
+func HealthCheck(port int) error {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz answered %s", resp.Status)
+	}
+	return nil
+}

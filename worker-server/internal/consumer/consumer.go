@@ -1,0 +1,266 @@
+// Package consumer is the worker's loop: take envelopes off the queue,
+// check them, run the task with bounded concurrency, and store the results
+// in batches; after each commit, acknowledge the messages, invalidate the
+// cache and announce the new techs.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
+)
+
+// Source hands out messages one at a time. Receive blocks until a message
+// arrives or ctx ends; after it returns an error, the next call may succeed
+// (it reconnects).
+type Source interface {
+	Receive(ctx context.Context) (redis.Delivery, error)
+}
+
+// Store writes techs; writing an id already stored must leave it as it was,
+// and the returned rows are as stored.
+type Store interface {
+	Insert(ctx context.Context, techs []techlist.Tech) ([]techlist.Tech, error)
+}
+
+// Cache is what the worker invalidates after a commit.
+type Cache interface {
+	InvalidateLists(ctx context.Context) error
+	ClearPending(ctx context.Context, ids ...string) error
+}
+
+// Events announces committed techs.
+type Events interface {
+	PublishCreated(ctx context.Context, techs []techlist.Tech) error
+}
+
+// Analyse is the background task.
+type Analyse func(ctx context.Context, text string) (techlist.Priority, error)
+
+// Config sets the consumer's limits.
+type Config struct {
+	Concurrency int           // tasks running at once
+	BatchSize   int           // rows per INSERT at most
+	BatchWait   time.Duration // how long a row may wait for its batch to fill
+	// DrainTimeout bounds the work after Run's context ends: finishing the
+	// running tasks and storing their rows.
+	DrainTimeout time.Duration
+}
+
+// Consumer runs the loop.
+type Consumer struct {
+	cfg     Config
+	src     Source
+	analyse Analyse
+	store   Store
+	cache   Cache
+	events  Events
+	logger  *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+}
+
+// New returns a Consumer; every dependency is required.
+func New(cfg Config, src Source, analyse Analyse, store Store, cache Cache, events Events, logger *slog.Logger, metrics *Metrics, now func() time.Time) *Consumer {
+	return &Consumer{cfg: cfg, src: src, analyse: analyse, store: store, cache: cache, events: events,
+		logger: logger, metrics: metrics, now: now}
+}
+
+type result struct {
+	tech     techlist.Tech
+	delivery redis.Delivery
+}
+
+// Run consumes until ctx ends, then stops taking messages, lets the running
+// tasks finish and stores their rows (within DrainTimeout), and returns.
+func (c *Consumer) Run(ctx context.Context) error {
+	// Work already taken off the queue outlives ctx: pub/sub cannot give it
+	// back, so it is finished, within DrainTimeout.
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	stopDrainTimer := context.AfterFunc(ctx, func() {
+		time.AfterFunc(c.cfg.DrainTimeout, cancelDrain)
+	})
+	defer stopDrainTimer()
+
+	results := make(chan result, c.cfg.BatchSize)
+	batcherDone := make(chan struct{})
+	go func() {
+		defer close(batcherDone)
+		c.batch(drainCtx, results)
+	}()
+
+	var tasks sync.WaitGroup
+	sem := make(chan struct{}, c.cfg.Concurrency)
+	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
+	for ctx.Err() == nil {
+		d, err := c.src.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			wait := backoff.next()
+			c.logger.Warn("receive failed; retrying", "err", err, "in", wait)
+			sleep(ctx, wait)
+			continue
+		}
+		backoff.reset()
+		c.metrics.received.Inc()
+		env, err := techlist.DecodeEnvelope(d.Payload)
+		if err != nil {
+			c.metrics.rejected.Inc()
+			c.logger.Warn("rejected a malformed message", "err", err, "bytes", len(d.Payload))
+			if err := d.Ack(drainCtx); err != nil {
+				c.logger.Warn("ack of a rejected message failed", "err", err)
+			}
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			// Taken off the queue already: run it anyway below.
+			sem <- struct{}{}
+		}
+		tasks.Add(1)
+		go func() {
+			defer tasks.Done()
+			defer func() { <-sem }()
+			prio, err := c.analyse(drainCtx, env.Text)
+			if err != nil {
+				c.metrics.failed.Inc()
+				c.logger.Error("task failed; message not stored", "id", env.ID, "err", err)
+				return
+			}
+			results <- result{tech: techlist.Tech{ID: env.ID, Text: env.Text, Priority: prio, SubmittedAt: env.SubmittedAt.UTC()}, delivery: d}
+		}()
+	}
+	c.logger.Info("stopped taking messages; finishing running tasks")
+	tasks.Wait()
+	close(results)
+	<-batcherDone
+	if drainCtx.Err() != nil {
+		return errors.New("drain timed out: some received messages were not stored")
+	}
+	return nil
+}
+
+// batch collects results and flushes them by size, or BatchWait after the
+// first of a batch arrived, whichever is first; and once more at the end.
+func (c *Consumer) batch(ctx context.Context, results <-chan result) {
+	batch := make([]result, 0, c.cfg.BatchSize)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				c.flush(ctx, batch)
+				return
+			}
+			if len(batch) == 0 {
+				timer.Reset(c.cfg.BatchWait)
+			}
+			batch = append(batch, r)
+			if len(batch) >= c.cfg.BatchSize {
+				timer.Stop()
+				c.flush(ctx, batch)
+				batch = batch[:0]
+			}
+		case <-timer.C:
+			c.flush(ctx, batch)
+			batch = batch[:0]
+		}
+	}
+}
+
+// flush stores a batch, retrying with capped, jittered backoff until it is
+// committed or ctx ends; then acknowledges, invalidates and announces.
+func (c *Consumer) flush(ctx context.Context, batch []result) {
+	if len(batch) == 0 {
+		return
+	}
+	now := c.now().UTC().Truncate(time.Microsecond)
+	techs := make([]techlist.Tech, len(batch))
+	for i, r := range batch {
+		techs[i] = r.tech
+		techs[i].CreatedAt = now
+	}
+	var stored []techlist.Tech
+	backoff := newBackoff(50*time.Millisecond, 5*time.Second)
+	for {
+		var err error
+		stored, err = c.store.Insert(ctx, techs)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			c.metrics.failed.Add(float64(len(batch)))
+			c.logger.Error("gave up storing a batch at shutdown", "rows", len(batch), "err", err)
+			return
+		}
+		wait := backoff.next()
+		c.logger.Warn("storing a batch failed; retrying", "rows", len(batch), "err", err, "in", wait)
+		sleep(ctx, wait)
+	}
+	c.metrics.stored.Add(float64(len(batch)))
+	c.metrics.batchSize.Observe(float64(len(batch)))
+	for _, t := range techs {
+		c.metrics.lag.Observe(now.Sub(t.SubmittedAt).Seconds())
+	}
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.tech.ID
+		if err := r.delivery.Ack(ctx); err != nil {
+			c.logger.Warn("ack failed; the message may be delivered again (it stores nothing twice)", "id", r.tech.ID, "err", err)
+		}
+	}
+	// The rows are committed; a cache that cannot be invalidated now is
+	// stale for at most its TTL, so these failures are logged, not retried.
+	if err := c.cache.InvalidateLists(ctx); err != nil {
+		c.logger.Warn("cache invalidation failed; lists may be stale until the cache TTL", "err", err)
+	}
+	if err := c.cache.ClearPending(ctx, ids...); err != nil {
+		c.logger.Warn("clearing pending marks failed", "err", err)
+	}
+	if err := c.events.PublishCreated(ctx, stored); err != nil {
+		c.logger.Warn("publishing tech.created events failed", "err", err)
+	}
+	c.logger.Info("stored a batch", "rows", len(batch), "max_lag_ms", now.Sub(techs[0].SubmittedAt).Milliseconds())
+	for _, t := range stored {
+		c.logger.Debug("stored", "id", t.ID, "priority", t.Priority)
+	}
+}
+
+type backoff struct {
+	base, max, cur time.Duration
+}
+
+func newBackoff(base, max time.Duration) *backoff { return &backoff{base: base, max: max} }
+
+// next returns the next wait: doubling up to max, with full jitter so that
+// many workers retrying do not stampede together.
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.base
+	} else {
+		b.cur = min(b.cur*2, b.max)
+	}
+	return b.cur/2 + rand.N(b.cur/2+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

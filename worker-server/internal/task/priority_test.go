@@ -1,0 +1,60 @@
+package task
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/techlist/techlist"
+)
+
+func TestPriority(t *testing.T) {
+	tests := []struct {
+		text string
+		want techlist.Priority
+	}{
+		{"Patch the OpenSSL security hole", techlist.PriorityHigh},
+		{"Production OUTAGE in Redis", techlist.PriorityHigh},
+		{"Fix a typo in the README", techlist.PriorityLow},
+		{"someday: try Zig", techlist.PriorityLow},
+		{"critical typo", techlist.PriorityHigh}, // high words win
+	}
+	for _, tt := range tests {
+		if got := Priority(tt.text); got != tt.want {
+			t.Errorf("Priority(%q): got %s, want %s", tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestPriorityIsDeterministicAndSpread(t *testing.T) {
+	if a, b := Priority("Kubernetes"), Priority("  kubernetes "); a != b {
+		t.Errorf("case and spacing changed the result: %s vs %s", a, b)
+	}
+	counts := map[techlist.Priority]int{}
+	for _, s := range []string{"Go", "Rust", "Redis", "MySQL", "Kafka", "NATS", "gRPC", "Vue", "React", "Svelte",
+		"Postgres", "SQLite", "Docker", "Nomad", "Terraform", "Ansible", "Prometheus", "Grafana", "Elixir", "Zig"} {
+		p := Priority(s)
+		if !p.Valid() {
+			t.Fatalf("Priority(%q) = %q, not a valid priority", s, p)
+		}
+		counts[p]++
+	}
+	for _, p := range []techlist.Priority{techlist.PriorityLow, techlist.PriorityMedium, techlist.PriorityHigh} {
+		if counts[p] == 0 {
+			t.Errorf("no text of 20 got %s: %v", p, counts)
+		}
+	}
+}
+
+func TestAnalyseHonoursCostAndContext(t *testing.T) {
+	a := Analyser{Cost: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := a.Analyse(ctx, "Go"); err == nil {
+		t.Error("Analyse with a cancelled context and an hour's cost: got nil error")
+	}
+	got, err := Analyser{}.Analyse(context.Background(), "Go")
+	if err != nil || got != Priority("Go") {
+		t.Errorf("Analyse without cost: got %s, %v; want %s", got, err, Priority("Go"))
+	}
+}

@@ -1,0 +1,163 @@
+// Command worker-server takes submitted techs off Redis, runs the priority
+// analysis, stores them in MySQL, invalidates the cache and announces them.
+// Its HTTP port serves health, readiness and metrics only.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/techlist/techlist/config"
+	"github.com/techlist/techlist/mysql"
+	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/service"
+
+	"github.com/techlist/worker-server/internal/consumer"
+	"github.com/techlist/worker-server/internal/task"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	getenv, err := config.Getenv(os.LookupEnv, ".env")
+	if err == nil {
+		err = run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker-server:", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	port            int
+	mysql           mysql.Config
+	redis           redis.Config
+	channel         string
+	cachePrefix     string
+	queueMode       string
+	taskCost        time.Duration
+	consumer        consumer.Config
+	startupTimeout  time.Duration
+	shutdownTimeout time.Duration
+}
+
+func readSettings(env *config.Env) settings {
+	shutdown := env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second)
+	return settings{
+		port:        env.Int("PORT", 5001, 0, 65535),
+		mysql:       mysql.ConfigFromEnv(env),
+		redis:       redis.ConfigFromEnv(env),
+		channel:     env.String("REDIS_CHANNEL", "channel1"),
+		cachePrefix: env.String("REDIS_CACHE", "techlist"),
+		queueMode:   env.Enum("QUEUE_MODE", "pubsub", "pubsub"),
+		taskCost:    env.Duration("TASK_COST", 200*time.Millisecond),
+		consumer: consumer.Config{
+			Concurrency:  env.Int("WORKER_CONCURRENCY", 64, 1, 10000),
+			BatchSize:    env.Int("BATCH_SIZE", 100, 1, 5000),
+			BatchWait:    env.Duration("BATCH_WAIT", 5*time.Millisecond),
+			DrainTimeout: shutdown,
+		},
+		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
+		shutdownTimeout: shutdown,
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("worker-server", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	env := config.NewEnv(getenv)
+	cfg := readSettings(env)
+	logger := config.NewLogger(env, stdout)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if *healthcheck {
+		return service.HealthCheck(cfg.port)
+	}
+	logger = logger.With("service", "worker-server")
+
+	var store *mysql.Store
+	err := service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) error {
+		db, err := mysql.Open(ctx, cfg.mysql)
+		if err != nil {
+			return err
+		}
+		if err := mysql.Migrate(ctx, cfg.mysql); err != nil {
+			db.Close()
+			return err
+		}
+		store = mysql.NewStore(db, cfg.mysql.Table)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	rdb := redis.NewClient(cfg.redis)
+	defer rdb.Close()
+	var sub *redis.Subscription
+	err = service.Retry(ctx, logger, "redis subscribe", cfg.startupTimeout, func(ctx context.Context) error {
+		sub, err = redis.Subscribe(ctx, rdb, cfg.channel)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	analyser := task.Analyser{Cost: cfg.taskCost}
+	cons := consumer.New(cfg.consumer, sub, analyser.Analyse, store,
+		redis.NewCache(rdb, cfg.cachePrefix, time.Minute), redis.NewEventPublisher(rdb, cfg.channel+":events"),
+		logger, consumer.NewMetrics(reg), time.Now)
+
+	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), statusHandler(reg,
+		service.Check{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
+		service.Check{Name: "mysql", Ping: store.Ping}), logger)
+	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "task_cost", cfg.taskCost,
+		"concurrency", cfg.consumer.Concurrency, "batch_size", cfg.consumer.BatchSize)
+
+	// The HTTP server stops after the consumer has drained, so /healthz
+	// answers for as long as the worker still works.
+	consumerDone := make(chan error, 1)
+	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServe()
+	go func() {
+		consumerDone <- cons.Run(ctx)
+		stopServe()
+	}()
+	serveErr := service.Serve(serveCtx, srv, logger, cfg.shutdownTimeout)
+	if serveErr != nil && ctx.Err() == nil {
+		// The server failed on its own (port taken): stop the consumer too.
+		return errors.Join(serveErr, <-consumerDone)
+	}
+	return errors.Join(<-consumerDone, serveErr)
+}
+
+// statusHandler serves the worker's health, readiness and metrics.
+func statusHandler(reg *prometheus.Registry, checks ...service.Check) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", service.Healthz())
+	mux.Handle("GET /readyz", service.Readyz(checks...))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
