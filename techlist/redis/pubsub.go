@@ -77,17 +77,20 @@ func Subscribe(ctx context.Context, rdb goredis.UniversalClient, channel string)
 
 // Receive blocks until a message arrives or ctx ends. After a connection
 // error it returns the error; the next call reconnects and subscribes again.
+//
+// When ctx ends the subscription is closed: a blocked read does not watch
+// ctx, and a worker that is stopping takes no more messages anyway.
 func (s *Subscription) Receive(ctx context.Context) (Delivery, error) {
-	for {
-		msg, err := s.ps.ReceiveMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return Delivery{}, ctx.Err()
-			}
-			return Delivery{}, fmt.Errorf("receive: %w", err)
+	stop := context.AfterFunc(ctx, func() { s.ps.Close() })
+	defer stop()
+	msg, err := s.ps.ReceiveMessage(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Delivery{}, ctx.Err()
 		}
-		return Delivery{Payload: []byte(msg.Payload)}, nil
+		return Delivery{}, fmt.Errorf("receive: %w", err)
 	}
+	return Delivery{Payload: []byte(msg.Payload)}, nil
 }
 
 // Close unsubscribes and closes the subscription's connection.

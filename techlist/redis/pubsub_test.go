@@ -79,3 +79,28 @@ func TestEventsArePublished(t *testing.T) {
 		t.Errorf("got %+v, want a tech.created event for %s", ev, tech.ID)
 	}
 }
+
+func TestReceiveReturnsWhenContextEnds(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	sub, err := redis.Subscribe(context.Background(), rdb, names.Channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := sub.Receive(ctx)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Receive still blocked 10s after its context ended")
+	}
+}

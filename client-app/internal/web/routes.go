@@ -1,0 +1,24 @@
+package web
+
+import (
+	"io/fs"
+	"log/slog"
+	"net/http"
+)
+
+// addRoutes registers every route of the client-app.
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, api API, p *pages, static fs.FS, pageSize int) {
+	mux.Handle("GET /{$}", handleIndex(logger, api, p, pageSize))
+	mux.Handle("/{$}", handleMethodNotAllowed(p, "GET, HEAD"))
+
+	mux.Handle("POST /techs", handleCreateTech(logger, api, p, pageSize))
+	mux.Handle("GET /techs", http.RedirectHandler("/", http.StatusSeeOther))
+	mux.Handle("/techs", handleMethodNotAllowed(p, "GET, HEAD, POST"))
+
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", handleReadyz(logger, api))
+
+	mux.Handle("GET /static/", handleStatic(p, static))
+
+	mux.Handle("/", handleNotFound(p))
+}

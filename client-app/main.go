@@ -1,0 +1,126 @@
+// Command client-app serves the Tech Summary pages for browser users. It
+// talks to the api-server over HTTP only.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/techlist/client-app/internal/apiclient"
+	"github.com/techlist/client-app/internal/web"
+	"github.com/techlist/techlist/config"
+	"github.com/techlist/techlist/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	getenv, err := config.Getenv(os.LookupEnv, ".env")
+	if err == nil {
+		err = run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "client-app:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// settings is the client-app's configuration, read once at start.
+type settings struct {
+	port       int
+	apiURL     *url.URL
+	pageSize   int
+	apiTimeout time.Duration
+}
+
+func readSettings(env *config.Env) settings {
+	cfg := settings{
+		port:       env.Int("PORT", 3000, 0, 65535),
+		apiURL:     env.URL("API_URL", "http://localhost:5000"),
+		pageSize:   env.Int("PAGE_SIZE", 20, 1, 100),
+		apiTimeout: env.Duration("API_TIMEOUT", 5*time.Second),
+	}
+	if cfg.apiTimeout == 0 {
+		env.Fail("API_TIMEOUT", "0", "want a positive duration such as 5s")
+	}
+	return cfg
+}
+
+// shutdownTimeout bounds how long in-flight requests may finish on stop.
+const shutdownTimeout = 10 * time.Second
+
+// run reads the configuration through getenv, serves until ctx is done, then
+// shuts down gracefully and returns nil. args are the command-line arguments
+// after the program name; logs go to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("client-app", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
+	flags.Usage = func() {
+		fmt.Fprintln(stderr, "usage: client-app [-healthcheck]\n\n"+
+			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, LOG_LEVEL, LOG_FORMAT.")
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q; client-app is configured by environment variables", flags.Args())
+	}
+
+	env := config.NewEnv(getenv)
+	cfg := readSettings(env)
+	logger := config.NewLogger(env, stdout)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if *healthcheck {
+		return service.HealthCheck(cfg.port)
+	}
+	logger = logger.With("service", "client-app")
+
+	// One client for every call to the api-server, each call bounded.
+	hc := &http.Client{
+		Timeout: cfg.apiTimeout,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          64,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: cfg.apiTimeout,
+		},
+	}
+	defer hc.CloseIdleConnections()
+	api := apiclient.New(cfg.apiURL, hc)
+
+	handler, err := web.NewServer(logger, api, cfg.pageSize)
+	if err != nil {
+		return err
+	}
+	logger.Info("starting", "api_url", cfg.apiURL.String(), "page_size", cfg.pageSize, "api_timeout", cfg.apiTimeout)
+	srv := service.NewHTTPServer(net.JoinHostPort("", strconv.Itoa(cfg.port)), handler, logger)
+	// A page may wait a whole API_TIMEOUT on the api-server before it is written.
+	srv.WriteTimeout = max(srv.WriteTimeout, cfg.apiTimeout+15*time.Second)
+	if err := service.Serve(ctx, srv, logger, shutdownTimeout); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}

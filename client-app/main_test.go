@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/techlist/techlist"
+)
+
+// fakeAPIServer plays the api-server: it records every POST and, as if the
+// worker stored it at once, lists it newest first from then on.
+type fakeAPIServer struct {
+	mu    sync.Mutex
+	techs []techlist.Tech // newest first
+	posts []string
+	reads int
+}
+
+func newFakeAPIServer(t *testing.T, techs ...techlist.Tech) (*fakeAPIServer, *httptest.Server) {
+	t.Helper()
+	f := &fakeAPIServer{techs: techs}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /api/v1/techs", f.list)
+	mux.HandleFunc("POST /api/v1/techs", f.create)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func (f *fakeAPIServer) list(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit < 1 {
+		limit = 20
+	}
+	data := f.techs[:min(limit, len(f.techs))]
+	// Every other read is a cache hit, as with a warm Redis.
+	f.reads++
+	cached := f.reads%2 == 0
+	w.Header().Set("Content-Type", "application/json")
+	if cached {
+		w.Header().Set("X-Cache", "HIT")
+	} else {
+		w.Header().Set("X-Cache", "MISS")
+	}
+	json.NewEncoder(w).Encode(map[string]any{"data": data, "next_cursor": nil, "cached": cached})
+}
+
+func (f *fakeAPIServer) create(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Text string `json:"text"`
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":{"code":"invalid","message":"body must be JSON"}}`)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.posts = append(f.posts, body.Text)
+	now := time.Now().UTC().Truncate(time.Second)
+	id := fmt.Sprintf("0197a1b2-c3d4-7e5f-8a9b-%012d", len(f.posts))
+	f.techs = append([]techlist.Tech{{ID: id, Text: body.Text, Priority: techlist.PriorityMedium, CreatedAt: now, SubmittedAt: now}}, f.techs...)
+	w.Header().Set("Location", "/api/v1/techs/"+id)
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(map[string]string{"id": id, "status": "queued"})
+}
+
+func (f *fakeAPIServer) posted() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.posts...)
+}
+
+// freePort returns a TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startApp runs the client-app through run against apiURL and waits until
+// /healthz answers. It returns the app's base URL; stopping it is checked
+// at cleanup: run must return nil once its context is cancelled.
+func startApp(t *testing.T, apiURL string) string {
+	t.Helper()
+	port := freePort(t)
+	env := map[string]string{
+		"PORT":       strconv.Itoa(port),
+		"API_URL":    apiURL,
+		"PAGE_SIZE":  "10",
+		"LOG_FORMAT": "json",
+		"LOG_LEVEL":  "debug",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, func(k string) string { return env[k] }, logs, logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: got %v, want nil after cancel", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("run: did not return within 15s of cancel")
+		}
+		if t.Failed() {
+			t.Logf("client-app logs:\n%s", logs.String())
+		}
+	})
+
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	waitForReady(t, base+"/healthz", done)
+	return base
+}
+
+// waitForReady polls url until it answers 200, failing if run returns first.
+func waitForReady(t *testing.T, url string, done <-chan error) {
+	t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before serving: %v", err)
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not ready within 10s", url)
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	created := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	api, apiSrv := newFakeAPIServer(t,
+		techlist.Tech{ID: "2", Text: "<script>alert(1)</script>", Priority: techlist.PriorityHigh, CreatedAt: created},
+		techlist.Tech{ID: "1", Text: "Redis", Priority: techlist.PriorityLow, CreatedAt: created},
+	)
+	base := startApp(t, apiSrv.URL)
+	client := &http.Client{
+		Timeout:       5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+
+	get := func(t *testing.T, path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: read: %v", path, err)
+		}
+		return resp, string(body)
+	}
+
+	t.Run("healthcheck flag", func(t *testing.T) {
+		u, _ := url.Parse(base)
+		env := func(k string) string {
+			if k == "PORT" {
+				return u.Port()
+			}
+			return ""
+		}
+		if err := run(context.Background(), []string{"-healthcheck"}, env, io.Discard, io.Discard); err != nil {
+			t.Errorf("run -healthcheck against the running app: got %v, want nil", err)
+		}
+		down := strconv.Itoa(freePort(t))
+		if err := run(context.Background(), []string{"-healthcheck"}, func(k string) string {
+			if k == "PORT" {
+				return down
+			}
+			return ""
+		}, io.Discard, io.Discard); err == nil {
+			t.Errorf("run -healthcheck against a closed port: got nil, want an error")
+		}
+	})
+
+	t.Run("readyz", func(t *testing.T) {
+		resp, _ := get(t, "/readyz")
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("status: got %d, want 200", resp.StatusCode)
+		}
+	})
+
+	t.Run("list", func(t *testing.T) {
+		resp, body := get(t, "/")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status: got %d, want 200", resp.StatusCode)
+		}
+		for _, want := range []string{"Tech Summary", "Redis", "&lt;script&gt;alert(1)&lt;/script&gt;", "2 techs", ">live</span>"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("body: got no %q", want)
+			}
+		}
+		if strings.Contains(body, "<script>alert(1)</script>") {
+			t.Errorf("body: got the item's script unescaped")
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "default-src 'self'") {
+			t.Errorf("Content-Security-Policy: got %q", got)
+		}
+	})
+
+	t.Run("post redirects", func(t *testing.T) {
+		resp, err := client.PostForm(base+"/techs", url.Values{"text": {"  Go  "}})
+		if err != nil {
+			t.Fatalf("POST /techs: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("status: got %d, want 303", resp.StatusCode)
+		}
+		loc := resp.Header.Get("Location")
+		if !strings.HasPrefix(loc, "/?queued=0197a1b2-") {
+			t.Errorf("Location: got %q, want /?queued=<id>", loc)
+		}
+		if got := api.posted(); len(got) != 1 || got[0] != "Go" {
+			t.Errorf("api-server got posts %q, want [Go]", got)
+		}
+		_, body := get(t, loc)
+		for _, want := range []string{"Queued: your tech is being analysed", ">Go</p>", "3 techs", ">cached</span>"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("page after redirect: got no %q", want)
+			}
+		}
+	})
+
+	t.Run("post invalid", func(t *testing.T) {
+		resp, err := client.PostForm(base+"/techs", url.Values{"text": {""}})
+		if err != nil {
+			t.Fatalf("POST /techs: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("status: got %d, want 400", resp.StatusCode)
+		}
+		if !strings.Contains(string(body), "Text is required") {
+			t.Errorf("body: got no validation message")
+		}
+	})
+}
+
+func TestRunReportsBadStart(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"port", nil, map[string]string{"PORT": "http"}, "PORT"},
+		{"page size", nil, map[string]string{"PAGE_SIZE": "500"}, "PAGE_SIZE"},
+		{"api url", nil, map[string]string{"API_URL": "localhost:5000"}, "API_URL"},
+		{"timeout", nil, map[string]string{"API_TIMEOUT": "soon"}, "API_TIMEOUT"},
+		{"zero timeout", nil, map[string]string{"API_TIMEOUT": "0"}, "API_TIMEOUT"},
+		{"log level", nil, map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"unknown flag", []string{"-verbose"}, nil, "verbose"},
+		{"stray argument", []string{"serve"}, nil, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := run(ctx, tt.args, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run: got %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}

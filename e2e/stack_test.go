@@ -1,0 +1,231 @@
+// Package e2e runs the three services as the programs they are, built from
+// this repository, against the real Redis and MySQL, and checks the whole
+// flow from the outside: through the client-app's form, the API, the seed
+// routes, and a real browser.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/techlist/techlist/testenv"
+)
+
+// binDir holds the programs TestMain built.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "techlist-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	build := exec.Command("go", "build", "-race", "-o", dir+string(filepath.Separator), "./api-server", "./worker-server", "./client-app")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: build the services: %v\n%s", err, out)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+// repoRoot is the folder holding go.work.
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOWORK").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOWORK: %w", err)
+	}
+	work := strings.TrimSpace(string(out))
+	if work == "" || work == "off" {
+		return "", fmt.Errorf("no go.work found above %s", must(os.Getwd()))
+	}
+	return filepath.Dir(work), nil
+}
+
+func must[T any](v T, _ error) T { return v }
+
+// Stack is one running set of the three services, on ports, a database, a
+// channel and a cache prefix of its own.
+type Stack struct {
+	APIURL    string
+	ClientURL string
+	WorkerURL string
+	procs     map[string]*proc
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+// startStack starts the three services and waits until each is healthy.
+// extra overrides or adds environment variables for all three. At the end
+// of the test each gets SIGTERM and must exit 0; their logs are printed
+// when the test failed.
+func startStack(t *testing.T, extra map[string]string) *Stack {
+	t.Helper()
+	db := testenv.MySQLConfig(t)
+	_, names := testenv.Redis(t)
+	apiPort, workerPort, clientPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	common := map[string]string{
+		"MYSQL_HOST":     db.Host,
+		"MYSQL_PORT":     strconv.Itoa(db.Port),
+		"MYSQL_USERNAME": db.User,
+		"MYSQL_PASSWORD": db.Password,
+		"MYSQL_DATABASE": db.Database,
+		"REDIS_ADDRS":    testenv.RedisAddr(),
+		"REDIS_CHANNEL":  names.Channel,
+		"REDIS_CACHE":    names.Prefix,
+		"LOG_FORMAT":     "text",
+		"TASK_COST":      "20ms",
+	}
+	s := &Stack{
+		APIURL:    fmt.Sprintf("http://127.0.0.1:%d", apiPort),
+		WorkerURL: fmt.Sprintf("http://127.0.0.1:%d", workerPort),
+		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", clientPort),
+		procs:     map[string]*proc{},
+	}
+	specs := []struct {
+		name string
+		port int
+		env  map[string]string
+	}{
+		{"worker-server", workerPort, common},
+		{"api-server", apiPort, common},
+		{"client-app", clientPort, map[string]string{"API_URL": s.APIURL, "LOG_FORMAT": "text"}},
+	}
+	t.Cleanup(func() { s.stop(t) })
+	for _, sp := range specs {
+		env := []string{"PATH=" + os.Getenv("PATH"), "PORT=" + strconv.Itoa(sp.port)}
+		for k, v := range sp.env {
+			env = append(env, k+"="+v)
+		}
+		for k, v := range extra {
+			env = append(env, k+"="+v)
+		}
+		s.start(t, sp.name, env)
+	}
+	for name, url := range map[string]string{"worker-server": s.WorkerURL, "api-server": s.APIURL, "client-app": s.ClientURL} {
+		waitReady(t, name, url+"/readyz")
+	}
+	return s
+}
+
+func (s *Stack) start(t *testing.T, name string, env []string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name))
+	cmd.Env = env
+	cmd.Dir = t.TempDir() // no stray .env is read
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{cmd: cmd, logs: logs, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	s.procs[name] = p
+}
+
+// stop sends SIGTERM to each service and checks that it exits 0 in time:
+// the graceful shutdown every service promises.
+func (s *Stack) stop(t *testing.T) {
+	for _, name := range []string{"client-app", "api-server", "worker-server"} {
+		p, ok := s.procs[name]
+		if !ok {
+			continue
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGTERM, want exit 0", name, err)
+			}
+		case <-time.After(20 * time.Second):
+			p.cmd.Process.Kill()
+			t.Errorf("%s did not exit within 20s of SIGTERM", name)
+		}
+		if t.Failed() {
+			t.Logf("--- %s logs ---\n%s", name, p.logs.String())
+		}
+	}
+}
+
+// waitReady polls url until it answers 200, for 30 seconds at most.
+func waitReady(t *testing.T, name, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready at %s after 30s (last: %v)", name, url, errOrStatus(resp, err))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func errOrStatus(resp *http.Response, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return resp.Status
+}
+
+// eventually calls check until it returns true, for 20 seconds at most.
+func eventually(t *testing.T, what string, check func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for !check() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
