@@ -138,7 +138,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "cache_prefix", cfg.cachePrefix,
 		"mysql", cfg.mysql.Host+":"+strconv.Itoa(cfg.mysql.Port)+"/"+cfg.mysql.Database+"."+cfg.mysql.Table)
 	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), handler, logger)
-	return service.Serve(ctx, srv, logger, cfg.shutdownTimeout)
+	ln, err := service.Listen(srv)
+	if err != nil {
+		return err
+	}
+	return service.Serve(ctx, srv, ln, logger, cfg.shutdownTimeout)
 }
 
 // newID makes a UUIDv7: time-ordered, so the primary key orders by

@@ -118,7 +118,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := service.NewHTTPServer(net.JoinHostPort("", strconv.Itoa(cfg.port)), handler, logger)
 	// A page may wait a whole API_TIMEOUT on the api-server before it is written.
 	srv.WriteTimeout = max(srv.WriteTimeout, cfg.apiTimeout+15*time.Second)
-	if err := service.Serve(ctx, srv, logger, shutdownTimeout); err != nil {
+	ln, err := service.Listen(srv)
+	if err != nil {
+		return err
+	}
+	if err := service.Serve(ctx, srv, ln, logger, shutdownTimeout); err != nil {
 		return err
 	}
 	logger.Info("stopped")

@@ -113,43 +113,51 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	rdb := redis.NewClient(cfg.redis)
 	defer rdb.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), statusHandler(reg,
+		service.Check{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
+		service.Check{Name: "mysql", Ping: store.Ping}), logger)
+	// Listen before subscribing: a port already taken fails the start
+	// before any message is taken off the queue.
+	ln, err := service.Listen(srv)
+	if err != nil {
+		return err
+	}
+
 	var sub *redis.Subscription
 	err = service.Retry(ctx, logger, "redis subscribe", cfg.startupTimeout, func(ctx context.Context) error {
 		sub, err = redis.Subscribe(ctx, rdb, cfg.channel)
 		return err
 	})
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer sub.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	analyser := task.Analyser{Cost: cfg.taskCost}
 	cons := consumer.New(cfg.consumer, sub, analyser.Analyse, store,
 		redis.NewCache(rdb, cfg.cachePrefix, time.Minute), redis.NewEventPublisher(rdb, cfg.channel+":events"),
 		logger, consumer.NewMetrics(reg), time.Now)
-
-	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), statusHandler(reg,
-		service.Check{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
-		service.Check{Name: "mysql", Ping: store.Ping}), logger)
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "task_cost", cfg.taskCost,
 		"concurrency", cfg.consumer.Concurrency, "batch_size", cfg.consumer.BatchSize)
 
 	// The HTTP server stops after the consumer has drained, so /healthz
-	// answers for as long as the worker still works.
+	// answers for as long as the worker still works; if the server fails on
+	// its own, the consumer is stopped too.
+	consumeCtx, stopConsuming := context.WithCancel(ctx)
+	defer stopConsuming()
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
 	consumerDone := make(chan error, 1)
-	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServe()
 	go func() {
-		consumerDone <- cons.Run(ctx)
-		stopServe()
+		consumerDone <- cons.Run(consumeCtx)
+		stopServing()
 	}()
-	serveErr := service.Serve(serveCtx, srv, logger, cfg.shutdownTimeout)
-	if serveErr != nil && ctx.Err() == nil {
-		// The server failed on its own (port taken): stop the consumer too.
-		return errors.Join(serveErr, <-consumerDone)
-	}
+	serveErr := service.Serve(serveCtx, srv, ln, logger, cfg.shutdownTimeout)
+	stopConsuming()
 	return errors.Join(<-consumerDone, serveErr)
 }
 

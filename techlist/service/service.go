@@ -26,14 +26,19 @@ func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Serve
 	}
 }
 
-// Serve listens on srv.Addr and serves until ctx ends, then shuts down,
-// giving in-flight requests up to timeout to finish. It returns nil after a
-// clean shutdown.
-func Serve(ctx context.Context, srv *http.Server, logger *slog.Logger, timeout time.Duration) error {
+// Listen opens the server's port. Services listen before they start any
+// other work, so a port already taken fails the start at once.
+func Listen(srv *http.Server) (net.Listener, error) {
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx ends, then shuts down, giving in-flight
+// requests up to timeout to finish. It returns nil after a clean shutdown.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, logger *slog.Logger, timeout time.Duration) error {
 	logger.Info("listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -1,0 +1,53 @@
+# Every command a developer needs, from the repository root.
+# Needs Go; `make css` also needs Node.js and npm; `make up` needs Docker.
+
+SERVICES   := api-server worker-server client-app
+MODULES    := techlist api-server worker-server client-app e2e
+PACKAGES   := $(addprefix ./,$(addsuffix /...,$(MODULES)))
+STATICCHECK_VERSION := v0.8.2
+COMPOSE    ?= docker compose
+GOTESTFLAGS ?=
+
+.PHONY: dev build test bench lint css diagram up down clean
+
+## dev: build and run the three services together (Ctrl-C stops all)
+dev: build
+	@scripts/dev.sh
+
+## build: build the three programs into bin/
+build:
+	go build -o bin/ $(addprefix ./,$(SERVICES))
+
+## test: every test, with the race detector, on the real Redis and MySQL
+test:
+	go test -race -count=1 $(GOTESTFLAGS) $(PACKAGES)
+
+## bench: the Go micro-benchmarks of the hot paths
+bench:
+	go test -run='^$$' -bench=. -benchmem $(PACKAGES)
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@unformatted="$$(gofmt -l $(MODULES))"; if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	go vet $(PACKAGES)
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PACKAGES)
+
+## css: rebuild the client-app's Tailwind CSS (commit the result)
+css:
+	cd client-app && npm ci --no-audit --no-fund && npm run css
+
+## diagram: render assets/data-flow.dot to SVG and PNG (needs Graphviz)
+diagram:
+	dot -Tsvg assets/data-flow.dot -o assets/data-flow.svg
+	dot -Tpng -Gdpi=110 assets/data-flow.dot -o assets/data-flow.png
+
+## up: the whole stack with MySQL and Redis in Docker
+up:
+	$(COMPOSE) up --build
+
+## down: stop the Docker stack
+down:
+	$(COMPOSE) down
+
+clean:
+	rm -rf bin/

@@ -1,0 +1,106 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestServeShutsDownWhenContextEnds(t *testing.T) {
+	srv := NewHTTPServer("127.0.0.1:0", Healthz(), discard)
+	ln, err := Listen(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, srv, ln, discard, 5*time.Second) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatalf("GET while serving: %v", err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve after cancel: got %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return 10s after its context ended")
+	}
+}
+
+func TestListenOnATakenPortFails(t *testing.T) {
+	first := NewHTTPServer("127.0.0.1:0", Healthz(), discard)
+	ln, err := Listen(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if _, err := Listen(NewHTTPServer(ln.Addr().String(), Healthz(), discard)); err == nil {
+		t.Error("Listen on a taken port: got nil error")
+	}
+}
+
+func TestRetry(t *testing.T) {
+	calls := 0
+	err := Retry(context.Background(), discard, "thing", 10*time.Second, func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("got %v after %d calls, want nil after 3", err, calls)
+	}
+	err = Retry(context.Background(), discard, "thing", 300*time.Millisecond, func(context.Context) error {
+		return errors.New("never")
+	})
+	if err == nil {
+		t.Error("Retry of a call that always fails: got nil error")
+	}
+}
+
+func TestReadyzNamesFailingChecks(t *testing.T) {
+	h := Readyz(
+		Check{Name: "redis", Ping: func(context.Context) error { return nil }},
+		Check{Name: "mysql", Ping: func(context.Context) error { return errors.New("connection refused") }},
+	)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status: got %d, want 503", rec.Code)
+	}
+	var body struct {
+		Status  string
+		Failing []string
+		Checks  map[string]string
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Status != "unavailable" || len(body.Failing) != 1 || body.Failing[0] != "mysql" || body.Checks["redis"] != "ok" {
+		t.Errorf("got %+v, want mysql failing and redis ok", body)
+	}
+	rec = httptest.NewRecorder()
+	Readyz(Check{Name: "redis", Ping: func(context.Context) error { return nil }}).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("all ok: got %d, want 200", rec.Code)
+	}
+}
+
+func TestHealthCheck(t *testing.T) {
+	if err := HealthCheck(1); err == nil {
+		t.Error("HealthCheck with nothing listening: got nil error")
+	}
+}
