@@ -38,7 +38,13 @@ start worker-server 33
 start api-server 36
 start client-app 35
 echo "make dev: open http://localhost:3000 (API on :5000, worker on :5001). Ctrl-C stops all."
-# If one service exits on its own (a port taken, say), stop the others too.
+# When one service exits, stop the others too. On Ctrl-C the terminal
+# signals every service at once and each exits 0; a failure (a port taken,
+# say) exits 1.
 wait -n "${pids[@]}"
-echo "make dev: a service exited; stopping the others." >&2
-stop 1
+rc=$?
+if [ "$rc" -ne 0 ]; then
+  echo "make dev: a service exited with status $rc; stopping the others." >&2
+  stop 1
+fi
+stop 0
