@@ -89,6 +89,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.cacheTTL <= 0 {
 		return fmt.Errorf("configuration: CACHE_TTL=%s: want a positive duration", cfg.cacheTTL)
 	}
+	if cfg.server.PendingTTL <= 0 { // Redis would keep a mark with no expiry forever
+		return fmt.Errorf("configuration: PENDING_TTL=%s: want a positive duration", cfg.server.PendingTTL)
+	}
 	logger = logger.With("service", "api-server")
 
 	// MySQL may still be starting when the whole stack comes up at once.

@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/techlist/techlist"
@@ -85,8 +87,7 @@ func textFromJSON(body []byte) (string, error) {
 		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 			return "", techlist.Invalid("text", "text must be a JSON string")
 		}
-		if strings.ContainsRune(s, utf8.RuneError) && !bytes.Contains(raw, []byte("\uFFFD")) &&
-			!bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
+		if strings.ContainsRune(s, utf8.RuneError) && hasLoneSurrogate(raw) {
 			// A lone surrogate escape such as \ud800, which has no UTF-8 form.
 			return "", techlist.Invalid("text", "text must be valid UTF-8 (a lone surrogate escape was sent)")
 		}
@@ -102,6 +103,42 @@ func textFromJSON(body []byte) (string, error) {
 		return "", techlist.Invalid("text", "text is required")
 	}
 	return *text, nil
+}
+
+// hasLoneSurrogate reports whether the JSON string literal raw, already
+// known to be valid JSON, has a \u escape of a UTF-16 surrogate that is not
+// half of a high-then-low pair. encoding/json decodes such an escape to
+// U+FFFD, which is indistinguishable from a U+FFFD that was really sent.
+func hasLoneSurrogate(raw []byte) bool {
+	escape := func(i int) rune { // the code unit of the \uXXXX at raw[i:], or -1
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return -1
+		}
+		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		if err != nil {
+			return -1
+		}
+		return rune(n)
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		r := escape(i)
+		switch {
+		case r < 0: // \" \\ \n and the like: skip the escaped byte
+			i++
+		case utf16.IsSurrogate(r):
+			lo := escape(i + 6)
+			if r >= 0xDC00 || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return false
 }
 
 // textFromForm takes the one "text" field of a form; other fields (a submit

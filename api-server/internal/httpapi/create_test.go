@@ -1,0 +1,302 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
+)
+
+var createRoutes = []string{"/api/v1/techs", "/create"}
+
+func TestCreateAccepts(t *testing.T) {
+	tests := []struct {
+		name, contentType, body, wantText string
+	}{
+		{"json", "application/json", `{"text":"Go"}`, "Go"},
+		{"json trimmed", "application/json", `{"text":"  Redis \t"}`, "Redis"},
+		{"json with charset", "application/json; charset=utf-8", `{"text":"MySQL"}`, "MySQL"},
+		{"json media type in capitals", "Application/JSON", `{"text":"Go"}`, "Go"},
+		{"form", "application/x-www-form-urlencoded", "text=Hello+World%21", "Hello World!"},
+		{"form trimmed, other fields ignored", "application/x-www-form-urlencoded", "text=+Go+&submit=Add", "Go"},
+		{"form with charset", "application/x-www-form-urlencoded; charset=utf-8", "text=Kafka", "Kafka"},
+	}
+	for _, route := range createRoutes {
+		for _, tt := range tests {
+			t.Run(route+" "+tt.name, func(t *testing.T) {
+				f := newFixture(t)
+				rec := serve(t, f.handler, http.MethodPost, route, tt.contentType, strings.NewReader(tt.body))
+				if rec.Code != http.StatusAccepted {
+					t.Fatalf("status: got %d, want 202 (body %s)", rec.Code, rec.Body)
+				}
+				const wantID = "01890a5d-ac96-774b-bcce-000000000001"
+				body := decodeJSON(t, rec)
+				var want map[string]any
+				if route == "/api/v1/techs" {
+					want = map[string]any{"id": wantID, "status": "queued"}
+					if got := rec.Header().Get("Location"); got != "/api/v1/techs/"+wantID {
+						t.Errorf("Location: got %q, want %q", got, "/api/v1/techs/"+wantID)
+					}
+				} else {
+					msg, _ := body["message"].(string)
+					if msg == "" {
+						t.Errorf("message: got %v, want a non-empty string", body["message"])
+					}
+					want = map[string]any{"id": wantID, "message": msg}
+				}
+				if fmt.Sprint(body) != fmt.Sprint(want) {
+					t.Errorf("body: got %v, want %v", body, want)
+				}
+
+				envs := f.pub.published()
+				if len(envs) != 1 {
+					t.Fatalf("published: got %d envelopes, want 1", len(envs))
+				}
+				wantEnv := techlist.Envelope{V: 1, ID: wantID, Text: tt.wantText, SubmittedAt: testNow}
+				if envs[0] != wantEnv {
+					t.Errorf("envelope: got %+v, want %+v", envs[0], wantEnv)
+				}
+				if !f.pub.markedFirst[0] {
+					t.Error("the pending mark was not set before publishing")
+				}
+				if !f.pending.isMarked(wantID) {
+					t.Error("the pending mark was cleared after a successful publish")
+				}
+				if ttl := f.pending.marks[wantID]; ttl != time.Hour {
+					t.Errorf("pending TTL: got %v, want the configured 1h", ttl)
+				}
+			})
+		}
+	}
+}
+
+func TestCreateEachGetsANewID(t *testing.T) {
+	f := newFixture(t)
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		rec := serve(t, f.handler, http.MethodPost, "/api/v1/techs", "application/json", strings.NewReader(`{"text":"Go"}`))
+		id, _ := decodeJSON(t, rec)["id"].(string)
+		if seen[id] || !techlist.ValidID(id) {
+			t.Errorf("POST %d: got id %q, want a new valid id", i, id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestCreateWhenTheQueueFails(t *testing.T) {
+	tests := []struct {
+		name       string
+		markErr    error
+		publishErr error
+		wantTried  bool // Publish was called
+	}{
+		{"no subscribers", nil, redis.ErrNoSubscribers, true},
+		{"no subscribers, wrapped", nil, fmt.Errorf("publish: %w", redis.ErrNoSubscribers), true},
+		{"redis down on publish", nil, errors.New("dial tcp 127.0.0.1:6379: connection refused"), true},
+		{"redis down on mark", errors.New("dial tcp 127.0.0.1:6379: connection refused"), nil, false},
+	}
+	for _, route := range createRoutes {
+		for _, tt := range tests {
+			t.Run(route+" "+tt.name, func(t *testing.T) {
+				f := newFixture(t)
+				f.pending.markErr = tt.markErr
+				f.pub.err = tt.publishErr
+				rec := serve(t, f.handler, http.MethodPost, route, "application/json", strings.NewReader(`{"text":"Go"}`))
+				e := checkError(t, rec, http.StatusServiceUnavailable, techlist.EUnavailable)
+				if strings.Contains(e.Error.Message, "connection refused") {
+					t.Errorf("message leaks the cause: %q", e.Error.Message)
+				}
+				if got := rec.Header().Get("Location"); got != "" {
+					t.Errorf("Location: got %q, want none", got)
+				}
+				if got := len(f.pub.markedFirst) > 0; got != tt.wantTried {
+					t.Errorf("Publish called: got %v, want %v", got, tt.wantTried)
+				}
+				if n := len(f.pub.published()); n != 0 {
+					t.Errorf("published: got %d envelopes, want 0", n)
+				}
+				if tt.wantTried {
+					if len(f.pending.cleared) != 1 || len(f.pending.marks) != 0 {
+						t.Errorf("pending marks after a failed publish: got %v (cleared %v), want none left", f.pending.marks, f.pending.cleared)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestCreateHostileInput sends what a careless or hostile client might.
+// Every refusal is the contract's JSON error and publishes nothing; every
+// acceptance publishes exactly the trimmed text that was sent.
+func TestCreateHostileInput(t *testing.T) {
+	const (
+		jsonType = "application/json"
+		formType = "application/x-www-form-urlencoded"
+		noField  = "-" // the error names no field, or it does not matter which
+	)
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+		code                    string // for errors
+		field                   string // for errors: the field named, or noField
+		text                    string // for 202: the exact text published
+	}{
+		// Missing or empty text.
+		{"empty body", jsonType, ``, 400, techlist.EInvalid, noField, ""},
+		{"empty object", jsonType, `{}`, 400, techlist.EInvalid, "text", ""},
+		{"empty text", jsonType, `{"text":""}`, 400, techlist.EInvalid, "text", ""},
+		{"whitespace only", jsonType, `{"text":"   \t \n  "}`, 400, techlist.EInvalid, "text", ""},
+		{"form without text", formType, `name=Go`, 400, techlist.EInvalid, "text", ""},
+		{"empty form", formType, ``, 400, techlist.EInvalid, "text", ""},
+
+		// Length, counted in characters.
+		{"201 chars", jsonType, `{"text":"` + strings.Repeat("a", 201) + `"}`, 400, techlist.EInvalid, "text", ""},
+		{"200 chars", jsonType, `{"text":"` + strings.Repeat("a", 200) + `"}`, 202, "", "", strings.Repeat("a", 200)},
+		{"200 chars once trimmed", jsonType, `{"text":"  ` + strings.Repeat("b", 200) + `  "}`, 202, "", "", strings.Repeat("b", 200)},
+		{"200 emoji", jsonType, `{"text":"` + strings.Repeat("🚀", 200) + `"}`, 202, "", "", strings.Repeat("🚀", 200)},
+		{"201 emoji", jsonType, `{"text":"` + strings.Repeat("🚀", 201) + `"}`, 400, techlist.EInvalid, "text", ""},
+		{"10 MB body", jsonType, `{"text":"` + strings.Repeat("a", 10<<20) + `"}`, 413, techlist.ETooLarge, noField, ""},
+		{"10 MB form", formType, "text=" + strings.Repeat("a", 10<<20), 413, techlist.ETooLarge, noField, ""},
+
+		// Encodings.
+		{"invalid UTF-8 bytes", jsonType, "{\"text\":\"a\xffb\"}", 400, techlist.EInvalid, "text", ""},
+		{"invalid UTF-8 outside the string", jsonType, "{\"text\":\"a\"}\xff", 400, techlist.EInvalid, noField, ""},
+		{"invalid UTF-8 in a form", formType, "text=a%FFb", 400, techlist.EInvalid, "text", ""},
+		{"lone high surrogate", jsonType, `{"text":"\ud800"}`, 400, techlist.EInvalid, "text", ""},
+		{"lone low surrogate", jsonType, `{"text":"a\uDC00b"}`, 400, techlist.EInvalid, "text", ""},
+		{"lone surrogate beside an escaped U+FFFD", jsonType, `{"text":"\ufffd\ud800"}`, 400, techlist.EInvalid, "text", ""},
+		{"lone surrogate beside a literal U+FFFD", jsonType, `{"text":"` + "\uFFFD" + `\ud800"}`, 400, techlist.EInvalid, "text", ""},
+		{"reversed surrogate pair", jsonType, `{"text":"\ude80\ud83d"}`, 400, techlist.EInvalid, "text", ""},
+		{"high surrogate then a plain escape", jsonType, `{"text":"\ud800\u0041"}`, 400, techlist.EInvalid, "text", ""},
+		{"two high surrogates", jsonType, `{"text":"\ud800\ud800"}`, 400, techlist.EInvalid, "text", ""},
+		{"pair then a lone surrogate", jsonType, `{"text":"\ud83d\ude80\ud800"}`, 400, techlist.EInvalid, "text", ""},
+		{"escaped backslash then a lone surrogate", jsonType, `{"text":"\\\ud800"}`, 400, techlist.EInvalid, "text", ""},
+		{"escaped U+FFFD accepted verbatim", jsonType, `{"text":"\ufffd"}`, 202, "", "", "\uFFFD"},
+		{"literal U+FFFD accepted verbatim", jsonType, `{"text":"a` + "\uFFFD" + `b"}`, 202, "", "", "a\uFFFDb"},
+		{"escaped surrogate pair", jsonType, `{"text":"\ud83d\ude80"}`, 202, "", "", "🚀"},
+		{"escaped backslash then u", jsonType, `{"text":"\\ud800"}`, 202, "", "", `\ud800`},
+		{"byte order mark", jsonType, "\xEF\xBB\xBF{\"text\":\"Go\"}", 400, techlist.EInvalid, noField, ""},
+
+		// Control characters.
+		{"NUL", jsonType, `{"text":"a\u0000b"}`, 400, techlist.EInvalid, "text", ""},
+		{"tab inside", jsonType, `{"text":"a\tb"}`, 400, techlist.EInvalid, "text", ""},
+		{"newline inside", jsonType, `{"text":"a\nb"}`, 400, techlist.EInvalid, "text", ""},
+		{"ESC", jsonType, `{"text":"a\u001b[31mred"}`, 400, techlist.EInvalid, "text", ""},
+		{"DEL", jsonType, `{"text":"a\u007fb"}`, 400, techlist.EInvalid, "text", ""},
+		{"C1 control NEL", jsonType, `{"text":"a\u0085b"}`, 400, techlist.EInvalid, "text", ""},
+		{"NUL in a form", formType, `text=a%00b`, 400, techlist.EInvalid, "text", ""},
+		{"newline in a form", formType, `text=a%0Ab`, 400, techlist.EInvalid, "text", ""},
+
+		// Injection attempts are data, kept verbatim.
+		{"SQL injection", jsonType, `{"text":"'; DROP TABLE techlist; --"}`, 202, "", "", "'; DROP TABLE techlist; --"},
+		{"SQL injection in a form", formType, `text=%27%3B+DROP+TABLE+techlist%3B+--`, 202, "", "", "'; DROP TABLE techlist; --"},
+		{"script tag", jsonType, `{"text":"<script>alert(1)</script>"}`, 202, "", "", "<script>alert(1)</script>"},
+		{"escaped script tag", jsonType, `{"text":"\u003cscript\u003e"}`, 202, "", "", "<script>"},
+		{"quotes and backslashes", jsonType, `{"text":"\"quoted\" \\ back"}`, 202, "", "", `"quoted" \ back`},
+		{"right-to-left", jsonType, `{"text":"שלום עולם"}`, 202, "", "", "שלום עולם"},
+		{"arabic in a form", formType, "text=" + "%D9%85%D8%B1%D8%AD%D8%A8%D8%A7", 202, "", "", "مرحبا"},
+		{"emoji", jsonType, `{"text":"Go 🚀 👩‍💻"}`, 202, "", "", "Go 🚀 👩‍💻"},
+
+		// Media types.
+		{"text/plain", "text/plain", `{"text":"Go"}`, 415, techlist.EMediaType, noField, ""},
+		{"no content type", "", `{"text":"Go"}`, 415, techlist.EMediaType, noField, ""},
+		{"application/xml", "application/xml", `<text>Go</text>`, 415, techlist.EMediaType, noField, ""},
+		{"multipart", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nGo\r\n--x--\r\n", 415, techlist.EMediaType, noField, ""},
+		{"malformed content type", ";;;", `{"text":"Go"}`, 415, techlist.EMediaType, noField, ""},
+		{"json suffix type", "application/vnd.api+json", `{"text":"Go"}`, 415, techlist.EMediaType, noField, ""},
+
+		// JSON shapes.
+		{"unknown field", jsonType, `{"text":"Go","priority":"high"}`, 400, techlist.EInvalid, "priority", ""},
+		{"only an unknown field", jsonType, `{"name":"Go"}`, 400, techlist.EInvalid, "name", ""},
+		{"field in capitals", jsonType, `{"Text":"Go"}`, 400, techlist.EInvalid, "Text", ""},
+		{"duplicated text", jsonType, `{"text":"Go","text":"Rust"}`, 400, techlist.EInvalid, "text", ""},
+		{"array body", jsonType, `[{"text":"Go"}]`, 400, techlist.EInvalid, noField, ""},
+		{"string body", jsonType, `"Go"`, 400, techlist.EInvalid, noField, ""},
+		{"null body", jsonType, `null`, 400, techlist.EInvalid, noField, ""},
+		{"true body", jsonType, `true`, 400, techlist.EInvalid, noField, ""},
+		{"nested object as text", jsonType, `{"text":{"text":"Go"}}`, 400, techlist.EInvalid, "text", ""},
+		{"array as text", jsonType, `{"text":["Go"]}`, 400, techlist.EInvalid, "text", ""},
+		{"number as text", jsonType, `{"text":42}`, 400, techlist.EInvalid, "text", ""},
+		{"null text", jsonType, `{"text":null}`, 400, techlist.EInvalid, "text", ""},
+		{"boolean text", jsonType, `{"text":true}`, 400, techlist.EInvalid, "text", ""},
+		{"trailing garbage", jsonType, `{"text":"a"} x`, 400, techlist.EInvalid, noField, ""},
+		{"two objects", jsonType, `{"text":"a"}{"text":"b"}`, 400, techlist.EInvalid, noField, ""},
+		{"truncated", jsonType, `{"text":"Go"`, 400, techlist.EInvalid, noField, ""},
+		{"trailing comma", jsonType, `{"text":"Go",}`, 400, techlist.EInvalid, noField, ""},
+		{"missing comma", jsonType, `{"text":"Go" "text":"Rust"}`, 400, techlist.EInvalid, noField, ""},
+		{"single quotes", jsonType, `{'text':'Go'}`, 400, techlist.EInvalid, noField, ""},
+		{"trailing whitespace is fine", jsonType, "{\"text\":\"Go\"}\n\t ", 202, "", "", "Go"},
+
+		// Forms.
+		{"form with two text fields", formType, `text=Go&text=Rust`, 400, techlist.EInvalid, "text", ""},
+		{"form with invalid percent-encoding", formType, `text=%zz`, 400, techlist.EInvalid, noField, ""},
+		{"form with a truncated escape", formType, `text=Go%2`, 400, techlist.EInvalid, noField, ""},
+		{"form with a semicolon", formType, `text=Go;x=1`, 400, techlist.EInvalid, noField, ""},
+		{"JSON sent as a form", formType, `{"text":"Go"}`, 400, techlist.EInvalid, "text", ""},
+	}
+	if len(tests) < 30 {
+		t.Fatalf("only %d hostile rows", len(tests))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			rec := serve(t, f.handler, http.MethodPost, "/api/v1/techs", tt.contentType, strings.NewReader(tt.body))
+			envs := f.pub.published()
+			if tt.status == http.StatusAccepted {
+				if rec.Code != http.StatusAccepted {
+					t.Fatalf("status: got %d, want 202 (body %s)", rec.Code, rec.Body)
+				}
+				if len(envs) != 1 {
+					t.Fatalf("published: got %d envelopes, want 1", len(envs))
+				}
+				if envs[0].Text != tt.text {
+					t.Errorf("published text: got %q, want %q", envs[0].Text, tt.text)
+				}
+				return
+			}
+			e := checkError(t, rec, tt.status, tt.code)
+			if tt.field != noField && e.Error.Field != tt.field {
+				t.Errorf("error.field: got %q, want %q (body %s)", e.Error.Field, tt.field, rec.Body)
+			}
+			if tt.field == "priority" && !strings.Contains(e.Error.Message, "priority") {
+				t.Errorf("error.message: got %q, want it to name the field", e.Error.Message)
+			}
+			if len(envs) != 0 || len(f.pub.markedFirst) != 0 {
+				t.Errorf("published: got %d envelopes (%d attempts), want none", len(envs), len(f.pub.markedFirst))
+			}
+			if len(f.pending.marks) != 0 {
+				t.Errorf("pending marks: got %v, want none", f.pending.marks)
+			}
+		})
+	}
+}
+
+// The seed route validates exactly as the versioned one.
+func TestSeedCreateRefusesBadInput(t *testing.T) {
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+		code                    string
+	}{
+		{"empty text", "application/json", `{"text":""}`, 400, techlist.EInvalid},
+		{"201 chars", "application/json", `{"text":"` + strings.Repeat("x", 201) + `"}`, 400, techlist.EInvalid},
+		{"unknown field", "application/json", `{"txt":"Go"}`, 400, techlist.EInvalid},
+		{"text/plain", "text/plain", `Go`, 415, techlist.EMediaType},
+		{"too large", "application/json", strings.Repeat(" ", testMaxBody+1), 413, techlist.ETooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			rec := serve(t, f.handler, http.MethodPost, "/create", tt.contentType, strings.NewReader(tt.body))
+			checkError(t, rec, tt.status, tt.code)
+			if n := len(f.pub.published()); n != 0 {
+				t.Errorf("published: got %d envelopes, want 0", n)
+			}
+		})
+	}
+}
