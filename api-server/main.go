@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
@@ -46,6 +47,8 @@ type settings struct {
 	cachePrefix     string
 	cacheTTL        time.Duration
 	queueMode       string
+	streamMaxLen    int64
+	idempotencyTTL  time.Duration
 	server          httpapi.Config
 	startupTimeout  time.Duration
 	shutdownTimeout time.Duration
@@ -53,13 +56,15 @@ type settings struct {
 
 func readSettings(env *config.Env) settings {
 	return settings{
-		port:        env.Int("PORT", 5000, 0, 65535),
-		mysql:       mysql.ConfigFromEnv(env),
-		redis:       redis.ConfigFromEnv(env),
-		channel:     env.String("REDIS_CHANNEL", "channel1"),
-		cachePrefix: env.String("REDIS_CACHE", "techlist"),
-		cacheTTL:    env.Duration("CACHE_TTL", time.Minute),
-		queueMode:   env.Enum("QUEUE_MODE", "pubsub", "pubsub"),
+		port:           env.Int("PORT", 5000, 0, 65535),
+		mysql:          mysql.ConfigFromEnv(env),
+		redis:          redis.ConfigFromEnv(env),
+		channel:        env.String("REDIS_CHANNEL", "channel1"),
+		cachePrefix:    env.String("REDIS_CACHE", "techlist"),
+		cacheTTL:       env.Duration("CACHE_TTL", time.Minute),
+		queueMode:      env.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams"),
+		streamMaxLen:   int64(env.Int("STREAM_MAX_LEN", 1_000_000, 1, 1<<40)),
+		idempotencyTTL: env.Duration("IDEMPOTENCY_TTL", 24*time.Hour),
 		server: httpapi.Config{
 			CORSOrigins:  env.List("CORS_ORIGINS", "http://localhost:3000"),
 			MaxBodyBytes: int64(env.Int("MAX_BODY_BYTES", 16<<10, 1<<10, 1<<20)),
@@ -85,6 +90,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *healthcheck {
 		return service.HealthCheck(cfg.port)
+	}
+	if cfg.idempotencyTTL <= 0 {
+		return fmt.Errorf("configuration: IDEMPOTENCY_TTL=%s: want a positive duration", cfg.idempotencyTTL)
 	}
 	if cfg.cacheTTL <= 0 {
 		return fmt.Errorf("configuration: CACHE_TTL=%s: want a positive duration", cfg.cacheTTL)
@@ -125,10 +133,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	metrics := httpapi.NewMetrics(reg)
 	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
-		Logger:    logger,
-		Reader:    cacheaside.NewReader(cache, store, logger, metrics),
-		Publisher: redis.NewPublisher(rdb, cfg.channel),
-		Pending:   cache,
+		Logger:      logger,
+		Reader:      cacheaside.NewReader(cache, store, logger, metrics),
+		Publisher:   publisher(cfg, rdb),
+		Pending:     cache,
+		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL),
 		Checks: []service.Check{
 			{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
 			{Name: "mysql", Ping: store.Ping},
@@ -146,6 +155,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return service.Serve(ctx, srv, ln, logger, cfg.shutdownTimeout)
+}
+
+// publisher returns the queue of the configured mode: the pub/sub channel,
+// or the stream of the same name.
+func publisher(cfg settings, rdb goredis.UniversalClient) httpapi.Publisher {
+	if cfg.queueMode == "streams" {
+		return redis.NewStreamPublisher(rdb, cfg.channel, cfg.streamMaxLen)
+	}
+	return redis.NewPublisher(rdb, cfg.channel)
 }
 
 // newID makes a UUIDv7: time-ordered, so the primary key orders by

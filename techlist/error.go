@@ -10,6 +10,7 @@ const (
 	EInvalid     = "invalid"                // 400
 	ENotFound    = "not_found"              // 404
 	EMethod      = "method_not_allowed"     // 405
+	EConflict    = "conflict"               // 409
 	ETooLarge    = "too_large"              // 413
 	EMediaType   = "unsupported_media_type" // 415
 	ERateLimited = "rate_limited"           // 429

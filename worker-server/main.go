@@ -5,10 +5,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -19,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
@@ -48,6 +51,8 @@ type settings struct {
 	channel         string
 	cachePrefix     string
 	queueMode       string
+	stream          redis.StreamConfig
+	deadLetters     string
 	taskCost        time.Duration
 	consumer        consumer.Config
 	startupTimeout  time.Duration
@@ -56,14 +61,21 @@ type settings struct {
 
 func readSettings(env *config.Env) settings {
 	shutdown := env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second)
-	return settings{
+	s := settings{
 		port:        env.Int("PORT", 5001, 0, 65535),
 		mysql:       mysql.ConfigFromEnv(env),
 		redis:       redis.ConfigFromEnv(env),
 		channel:     env.String("REDIS_CHANNEL", "channel1"),
 		cachePrefix: env.String("REDIS_CACHE", "techlist"),
-		queueMode:   env.Enum("QUEUE_MODE", "pubsub", "pubsub"),
-		taskCost:    env.Duration("TASK_COST", 200*time.Millisecond),
+		queueMode:   env.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams"),
+		stream: redis.StreamConfig{
+			Group:         env.String("STREAM_GROUP", "workers"),
+			Consumer:      env.String("WORKER_NAME", defaultWorkerName()),
+			Block:         time.Second,
+			ClaimIdle:     env.Duration("CLAIM_IDLE", 30*time.Second),
+			MaxDeliveries: int64(env.Int("MAX_DELIVERIES", 5, 1, 1000)),
+		},
+		taskCost: env.Duration("TASK_COST", 200*time.Millisecond),
 		consumer: consumer.Config{
 			Concurrency:  env.Int("WORKER_CONCURRENCY", 64, 1, 10000),
 			BatchSize:    env.Int("BATCH_SIZE", 100, 1, 5000),
@@ -73,14 +85,21 @@ func readSettings(env *config.Env) settings {
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
 		shutdownTimeout: shutdown,
 	}
+	s.stream.Stream = s.channel
+	s.stream.Read = s.consumer.BatchSize
+	return s
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("worker-server", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
+	deadLetters := flags.String("dead-letters", "", "`list` the dead letters of the stream (as JSON lines), or `replay` them, and exit")
 	if err := flags.Parse(args); err != nil {
 		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
 	env := config.NewEnv(getenv)
 	cfg := readSettings(env)
@@ -90,6 +109,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *healthcheck {
 		return service.HealthCheck(cfg.port)
+	}
+	if *deadLetters != "" {
+		return manageDeadLetters(ctx, *deadLetters, cfg, stdout)
 	}
 	logger = logger.With("service", "worker-server")
 
@@ -126,19 +148,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	var sub *redis.Subscription
-	err = service.Retry(ctx, logger, "redis subscribe", cfg.startupTimeout, func(ctx context.Context) error {
-		sub, err = redis.Subscribe(ctx, rdb, cfg.channel)
-		return err
-	})
+	src, closeSrc, err := openSource(ctx, logger, cfg, rdb, reg)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer sub.Close()
+	defer closeSrc()
 
 	analyser := task.Analyser{Cost: cfg.taskCost}
-	cons := consumer.New(cfg.consumer, sub, analyser.Analyse, store,
+	cons := consumer.New(cfg.consumer, src, analyser.Analyse, store,
 		redis.NewCache(rdb, cfg.cachePrefix, time.Minute), redis.NewEventPublisher(rdb, cfg.channel+":events"),
 		logger, consumer.NewMetrics(reg), time.Now)
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "task_cost", cfg.taskCost,
@@ -159,6 +177,71 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	serveErr := service.Serve(serveCtx, srv, ln, logger, cfg.shutdownTimeout)
 	stopConsuming()
 	return errors.Join(<-consumerDone, serveErr)
+}
+
+// manageDeadLetters lists or replays the dead letters of the stream.
+func manageDeadLetters(ctx context.Context, action string, cfg settings, stdout io.Writer) error {
+	rdb := redis.NewClient(cfg.redis)
+	defer rdb.Close()
+	switch action {
+	case "list":
+		letters, err := redis.ListDeadLetters(ctx, rdb, cfg.channel, 10000)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		for _, l := range letters {
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(stdout, "%d dead letters in %s\n", len(letters), redis.DeadStream(cfg.channel))
+		return nil
+	case "replay":
+		n, err := redis.ReplayDeadLetters(ctx, rdb, cfg.channel)
+		fmt.Fprintf(stdout, "replayed %d dead letters from %s to %s\n", n, redis.DeadStream(cfg.channel), cfg.channel)
+		return err
+	default:
+		return fmt.Errorf("-dead-letters %q: want list or replay", action)
+	}
+}
+
+// openSource joins the queue of the configured mode, retrying while Redis
+// is not up yet, and returns it with the function that leaves it.
+func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb goredis.UniversalClient, reg prometheus.Registerer) (consumer.Source, func(), error) {
+	if cfg.queueMode == "streams" {
+		var sc *redis.StreamConsumer
+		err := service.Retry(ctx, logger, "redis consumer group", cfg.startupTimeout, func(ctx context.Context) (err error) {
+			sc, err = redis.NewStreamConsumer(ctx, rdb, cfg.stream)
+			return err
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "worker_dead_lettered_total", Help: "Stream entries moved to the dead-letter stream by this worker.",
+		}, func() float64 { return float64(sc.DeadLettered()) }))
+		return sc, func() {}, nil
+	}
+	var sub *redis.Subscription
+	err := service.Retry(ctx, logger, "redis subscribe", cfg.startupTimeout, func(ctx context.Context) (err error) {
+		sub, err = redis.Subscribe(ctx, rdb, cfg.channel)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return sub, func() { sub.Close() }, nil
+}
+
+// defaultWorkerName names this process in the consumer group: unique per
+// process, so a restarted worker's leftovers are claimed like any other.
+func defaultWorkerName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "worker"
+	}
+	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
 // statusHandler serves the worker's health, readiness and metrics.

@@ -42,20 +42,14 @@ func (p *Publisher) Publish(ctx context.Context, env techlist.Envelope) error {
 	return nil
 }
 
-// Delivery is one message taken off the queue. Ack tells the queue the
-// message's work is done (committed); until then a durable queue may hand
-// it out again. On pub/sub, Ack does nothing: the message is already gone.
+// Delivery is one message taken off the queue. On a stream, ID is the
+// entry's id and Deliveries how many times it was handed out; on pub/sub
+// both are zero values and acknowledging does nothing (the message is
+// already gone).
 type Delivery struct {
-	Payload []byte
-	ack     func(context.Context) error
-}
-
-// Ack acknowledges the delivery.
-func (d Delivery) Ack(ctx context.Context) error {
-	if d.ack == nil {
-		return nil
-	}
-	return d.ack(ctx)
+	Payload    []byte
+	ID         string
+	Deliveries int64
 }
 
 // Subscription receives envelopes from a pub/sub channel.
@@ -92,6 +86,15 @@ func (s *Subscription) Receive(ctx context.Context) (Delivery, error) {
 	}
 	return Delivery{Payload: []byte(msg.Payload)}, nil
 }
+
+// Ack does nothing: pub/sub keeps no message to acknowledge.
+func (s *Subscription) Ack(context.Context, ...Delivery) error { return nil }
+
+// Fail does nothing: pub/sub cannot deliver a message again.
+func (s *Subscription) Fail(context.Context, Delivery, error) error { return nil }
+
+// Reject does nothing: pub/sub keeps no message to move aside.
+func (s *Subscription) Reject(context.Context, Delivery, error) error { return nil }
 
 // Close unsubscribes and closes the subscription's connection.
 func (s *Subscription) Close() error { return s.ps.Close() }

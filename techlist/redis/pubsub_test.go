@@ -48,7 +48,7 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 	if !got.SubmittedAt.Equal(want.SubmittedAt) || got.ID != want.ID || got.Text != want.Text || got.V != 1 {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	if err := d.Ack(ctx); err != nil {
+	if err := sub.Ack(ctx, d); err != nil {
 		t.Errorf("Ack on pub/sub: %v", err)
 	}
 }

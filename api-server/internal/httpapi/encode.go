@@ -14,6 +14,7 @@ var statusOf = map[string]int{
 	techlist.EInvalid:     http.StatusBadRequest,
 	techlist.ENotFound:    http.StatusNotFound,
 	techlist.EMethod:      http.StatusMethodNotAllowed,
+	techlist.EConflict:    http.StatusConflict,
 	techlist.ETooLarge:    http.StatusRequestEntityTooLarge,
 	techlist.EMediaType:   http.StatusUnsupportedMediaType,
 	techlist.ERateLimited: http.StatusTooManyRequests,

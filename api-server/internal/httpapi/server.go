@@ -32,6 +32,13 @@ type Pending interface {
 	ClearPending(ctx context.Context, ids ...string) error
 }
 
+// Idempotency remembers which id answered each Idempotency-Key.
+type Idempotency interface {
+	Reserve(ctx context.Context, key, id string) (existing string, busy bool, err error)
+	Confirm(ctx context.Context, key, id string) error
+	Release(ctx context.Context, key string) error
+}
+
 // Config holds the server's settings.
 type Config struct {
 	CORSOrigins  []string
@@ -45,11 +52,13 @@ type Deps struct {
 	Reader    Reader
 	Publisher Publisher
 	Pending   Pending
-	Checks    []service.Check
-	Metrics   *Metrics
-	Gatherer  prometheus.Gatherer
-	NewID     func() (string, error)
-	Now       func() time.Time
+	// Idempotency serves the Idempotency-Key header of POSTs.
+	Idempotency Idempotency
+	Checks      []service.Check
+	Metrics     *Metrics
+	Gatherer    prometheus.Gatherer
+	NewID       func() (string, error)
+	Now         func() time.Time
 }
 
 // NewServer returns the api-server's handler.

@@ -137,6 +137,44 @@ func (f *fakePublisher) published() []techlist.Envelope {
 	return append([]techlist.Envelope(nil), f.envelopes...)
 }
 
+// fakeIdempotency keeps keys in a map, with the same answers as the Redis
+// implementation.
+type fakeIdempotency struct {
+	mu   sync.Mutex
+	keys map[string]string // key -> id, or "" while in progress
+	err  error
+}
+
+func (f *fakeIdempotency) Reserve(ctx context.Context, key, id string) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", false, f.err
+	}
+	if f.keys == nil {
+		f.keys = map[string]string{}
+	}
+	if v, ok := f.keys[key]; ok {
+		return v, v == "", nil
+	}
+	f.keys[key] = ""
+	return "", false, nil
+}
+
+func (f *fakeIdempotency) Confirm(ctx context.Context, key, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys[key] = id
+	return nil
+}
+
+func (f *fakeIdempotency) Release(ctx context.Context, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.keys, key)
+	return nil
+}
+
 var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 const testMaxBody = 16 << 10
@@ -146,6 +184,7 @@ type fixture struct {
 	reader  *fakeReader
 	pub     *fakePublisher
 	pending *fakePending
+	idem    *fakeIdempotency
 	checks  []service.Check
 	ids     atomic.Int64
 	handler http.Handler
@@ -155,7 +194,7 @@ type fixture struct {
 // sending requests.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{reader: &fakeReader{}, pending: &fakePending{}}
+	f := &fixture{reader: &fakeReader{}, pending: &fakePending{}, idem: &fakeIdempotency{}}
 	f.pub = &fakePublisher{pending: f.pending}
 	f.checks = []service.Check{{Name: "fake", Ping: func(context.Context) error { return nil }}}
 	f.handler = f.build(t)
@@ -170,13 +209,14 @@ func (f *fixture) build(t *testing.T) http.Handler {
 		MaxBodyBytes: testMaxBody,
 		PendingTTL:   time.Hour,
 	}, Deps{
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Reader:    f.reader,
-		Publisher: f.pub,
-		Pending:   f.pending,
-		Checks:    f.checks,
-		Metrics:   NewMetrics(reg),
-		Gatherer:  reg,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Reader:      f.reader,
+		Publisher:   f.pub,
+		Pending:     f.pending,
+		Idempotency: f.idem,
+		Checks:      f.checks,
+		Metrics:     NewMetrics(reg),
+		Gatherer:    reg,
 		NewID: func() (string, error) {
 			return fmt.Sprintf("01890a5d-ac96-774b-bcce-%012x", f.ids.Add(1)), nil
 		},

@@ -103,9 +103,15 @@ func handleCreateTech(cfg Config, d Deps) http.HandlerFunc {
 }
 
 // accept validates a submission, gives it an id and hands it to the worker.
-// The id is returned only once the message is with a worker: a submission
-// nobody received is not claimed as accepted.
+// The id is returned only once the message is with the queue: a submission
+// the queue did not take is not claimed as accepted. A request with an
+// Idempotency-Key that already answered gets the same id, and nothing new
+// is queued.
 func accept(w http.ResponseWriter, r *http.Request, cfg Config, d Deps) (string, error) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return "", err
+	}
 	text, err := decodeText(w, r, cfg.MaxBodyBytes)
 	if err != nil {
 		return "", err
@@ -115,25 +121,76 @@ func accept(w http.ResponseWriter, r *http.Request, cfg Config, d Deps) (string,
 		return "", err
 	}
 	ctx := r.Context()
+	// Cleanup after a failure must run even if the client went away.
+	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if key != "" {
+		existing, busy, err := d.Idempotency.Reserve(ctx, key, id)
+		switch {
+		case err != nil:
+			return "", techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
+		case busy:
+			return "", techlist.Errorf(techlist.EConflict, "a request with this Idempotency-Key is still in progress; retry shortly")
+		case existing != "":
+			w.Header().Set("Idempotent-Replayed", "true")
+			return existing, nil
+		}
+	}
+	if err := publish(ctx, cleanupCtx, cfg, d, id, text); err != nil {
+		if key != "" {
+			d.Idempotency.Release(cleanupCtx, key)
+		}
+		return "", err
+	}
+	if key != "" {
+		if err := d.Idempotency.Confirm(cleanupCtx, key, id); err != nil {
+			d.Logger.WarnContext(ctx, "idempotency key not recorded; a retry may create a second record", "err", err)
+		}
+	}
+	return id, nil
+}
+
+// publish marks id pending and puts its envelope on the queue.
+func publish(ctx, cleanupCtx context.Context, cfg Config, d Deps, id, text string) error {
 	// Marked first, so a GET right after the 202 already sees "pending".
 	if err := d.Pending.MarkPending(ctx, id, cfg.PendingTTL); err != nil {
 		d.Metrics.publishFailed()
-		return "", techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
+		return techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
 	}
-	err = d.Publisher.Publish(ctx, techlist.NewEnvelope(id, text, d.Now()))
-	if err != nil {
-		d.Metrics.publishFailed()
-		// Not accepted after all; a failure to unmark only delays the 404.
-		clearCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		d.Pending.ClearPending(clearCtx, id)
-		if errors.Is(err, redis.ErrNoSubscribers) {
-			return "", techlist.Unavailable(err, "no worker is listening, so the tech was not accepted; try again shortly")
-		}
-		return "", techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
+	err := d.Publisher.Publish(ctx, techlist.NewEnvelope(id, text, d.Now()))
+	if err == nil {
+		d.Metrics.published()
+		return nil
 	}
-	d.Metrics.published()
-	return id, nil
+	d.Metrics.publishFailed()
+	// Not accepted after all; a failure to unmark only delays the 404.
+	d.Pending.ClearPending(cleanupCtx, id)
+	switch {
+	case errors.Is(err, redis.ErrNoSubscribers):
+		return techlist.Unavailable(err, "no worker is listening, so the tech was not accepted; try again shortly")
+	case errors.Is(err, redis.ErrQueueFull):
+		return techlist.Unavailable(err, "the queue is full, so the tech was not accepted; try again later")
+	default:
+		return techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
+	}
+}
+
+// idempotencyKey returns the request's Idempotency-Key header, checked: 1
+// to 255 printable ASCII characters.
+func idempotencyKey(r *http.Request) (string, error) {
+	values := r.Header.Values("Idempotency-Key")
+	if len(values) == 0 {
+		return "", nil
+	}
+	key := values[0]
+	ok := len(values) == 1 && len(key) >= 1 && len(key) <= 255
+	for i := 0; ok && i < len(key); i++ {
+		ok = key[i] >= 0x20 && key[i] < 0x7f
+	}
+	if !ok {
+		return "", techlist.Invalid("Idempotency-Key", "Idempotency-Key must be one header of 1 to 255 printable ASCII characters")
+	}
+	return key, nil
 }
 
 func handleSeedRoot() http.HandlerFunc {

@@ -16,11 +16,17 @@ import (
 	"github.com/techlist/techlist/redis"
 )
 
-// Source hands out messages one at a time. Receive blocks until a message
-// arrives or ctx ends; after it returns an error, the next call may succeed
-// (it reconnects).
+// Source hands out messages one at a time and is told what became of
+// them. Receive blocks until a message arrives or ctx ends; after it
+// returns an error, the next call may succeed (it reconnects). Ack is
+// called once the messages' rows are committed, Fail when a message's work
+// failed (a durable source hands it out again later), Reject when a message
+// is malformed and must never be stored.
 type Source interface {
 	Receive(ctx context.Context) (redis.Delivery, error)
+	Ack(ctx context.Context, ds ...redis.Delivery) error
+	Fail(ctx context.Context, d redis.Delivery, reason error) error
+	Reject(ctx context.Context, d redis.Delivery, reason error) error
 }
 
 // Store writes techs; writing an id already stored must leave it as it was,
@@ -116,8 +122,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if err != nil {
 			c.metrics.rejected.Inc()
 			c.logger.Warn("rejected a malformed message", "err", err, "bytes", len(d.Payload))
-			if err := d.Ack(drainCtx); err != nil {
-				c.logger.Warn("ack of a rejected message failed", "err", err)
+			if err := c.src.Reject(drainCtx, d, err); err != nil {
+				c.logger.Warn("moving a rejected message aside failed", "err", err)
 			}
 			continue
 		}
@@ -135,6 +141,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if err != nil {
 				c.metrics.failed.Inc()
 				c.logger.Error("task failed; message not stored", "id", env.ID, "err", err)
+				if err := c.src.Fail(drainCtx, d, err); err != nil {
+					c.logger.Warn("recording a failure failed", "id", env.ID, "err", err)
+				}
 				return
 			}
 			results <- result{tech: techlist.Tech{ID: env.ID, Text: env.Text, Priority: prio, SubmittedAt: env.SubmittedAt.UTC()}, delivery: d}
@@ -202,6 +211,10 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 		if ctx.Err() != nil {
 			c.metrics.failed.Add(float64(len(batch)))
 			c.logger.Error("gave up storing a batch at shutdown", "rows", len(batch), "err", err)
+			for _, r := range batch {
+				// A durable source keeps them pending for another worker.
+				c.src.Fail(context.WithoutCancel(ctx), r.delivery, err)
+			}
 			return
 		}
 		wait := backoff.next()
@@ -214,11 +227,13 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 		c.metrics.lag.Observe(now.Sub(t.SubmittedAt).Seconds())
 	}
 	ids := make([]string, len(batch))
+	deliveries := make([]redis.Delivery, len(batch))
 	for i, r := range batch {
 		ids[i] = r.tech.ID
-		if err := r.delivery.Ack(ctx); err != nil {
-			c.logger.Warn("ack failed; the message may be delivered again (it stores nothing twice)", "id", r.tech.ID, "err", err)
-		}
+		deliveries[i] = r.delivery
+	}
+	if err := c.src.Ack(ctx, deliveries...); err != nil {
+		c.logger.Warn("ack failed; the messages may be delivered again (nothing is stored twice)", "rows", len(batch), "err", err)
 	}
 	// The rows are committed; a cache that cannot be invalidated now is
 	// stale for at most its TTL, so these failures are logged, not retried.

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/mysql"
+	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/testenv"
+
+	"github.com/techlist/worker-server/internal/task"
+)
+
+// syncBuffer is a bytes.Buffer that run's logger and the test can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// getenvFrom returns a getenv reading only env, so the test's environment
+// and any .env file play no part.
+func getenvFrom(env map[string]string) func(string) string {
+	return func(name string) string { return env[name] }
+}
+
+// testEnv returns the variables for a worker on the test's own database,
+// channel, cache prefix and port.
+func testEnv(t *testing.T) (map[string]string, mysql.Config, goredis.UniversalClient, testenv.Names) {
+	t.Helper()
+	cfg := testenv.MySQLConfig(t)
+	rdb, names := testenv.Redis(t)
+	env := map[string]string{
+		"PORT":             strconv.Itoa(testenv.FreePort(t)),
+		"MYSQL_HOST":       cfg.Host,
+		"MYSQL_PORT":       strconv.Itoa(cfg.Port),
+		"MYSQL_USERNAME":   cfg.User,
+		"MYSQL_PASSWORD":   cfg.Password,
+		"MYSQL_DATABASE":   cfg.Database,
+		"MYSQL_TABLE":      cfg.Table,
+		"REDIS_ADDRS":      testenv.RedisAddr(),
+		"REDIS_CHANNEL":    names.Channel,
+		"REDIS_CACHE":      names.Prefix,
+		"TASK_COST":        "0",
+		"LOG_FORMAT":       "json",
+		"STARTUP_TIMEOUT":  "20s",
+		"SHUTDOWN_TIMEOUT": "10s",
+	}
+	return env, cfg, rdb, names
+}
+
+// running is run working in a goroutine.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run has returned
+	err    error         // what run returned, once done is closed
+}
+
+// startRun runs run in a goroutine. When the test ends, run is stopped and
+// waited for, and its logs are shown if the test failed.
+func startRun(t *testing.T, env map[string]string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan struct{})}
+	var stdout, stderr syncBuffer
+	go func() {
+		defer close(r.done)
+		r.err = run(ctx, nil, getenvFrom(env), &stdout, &stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("run did not return within 30s of the test's end")
+		}
+		if t.Failed() {
+			t.Logf("run's stdout:\n%s\nrun's stderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
+	return r
+}
+
+// wait waits for run to return, at most limit, and returns its error.
+func (r *running) wait(t *testing.T, limit time.Duration) error {
+	t.Helper()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(limit):
+		t.Fatalf("run did not return within %s", limit)
+		return nil
+	}
+}
+
+// waitForStatus polls url until it answers want, failing the test after
+// limit, or at once if run returns first.
+func waitForStatus(t *testing.T, r *running, url string, want int, limit time.Duration) {
+	t.Helper()
+	client := http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(limit)
+	var last string
+	for {
+		select {
+		case <-r.done:
+			t.Fatalf("run returned %v before %s answered %d", r.err, url, want)
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: got %s, want %d within %s", url, last, want, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// metric returns the value of the sample named series (name and labels as
+// written in the text format) on the /metrics page at url.
+func metric(t *testing.T, url, series string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: got %s, want 200", url, resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if ok && name == series {
+			f, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("%s: value %q: %v", series, value, err)
+			}
+			return f, true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	return 0, false
+}
+
+// TestRun runs the worker end to end in each queue mode: envelopes put on
+// the queue become rows, malformed ones are counted and never stored, and
+// the worker stops cleanly when its context ends.
+func TestRun(t *testing.T) {
+	for _, mode := range []string{"pubsub", "streams"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			testRun(t, mode)
+		})
+	}
+}
+
+func testRun(t *testing.T, mode string) {
+	env, cfg, rdb, names := testEnv(t)
+	env["QUEUE_MODE"] = mode
+	r := startRun(t, env)
+	base := "http://127.0.0.1:" + env["PORT"]
+
+	waitForStatus(t, r, base+"/healthz", http.StatusOK, 30*time.Second)
+	waitForStatus(t, r, base+"/readyz", http.StatusOK, 5*time.Second)
+	// The -healthcheck probe of the container image finds it serving.
+	if err := run(context.Background(), []string{"-healthcheck"}, getenvFrom(env), io.Discard, io.Discard); err != nil {
+		t.Errorf("run -healthcheck on a serving worker: got %v, want nil", err)
+	}
+
+	// run joined the queue before it served, so nothing put on it now is
+	// lost.
+	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	publish := func(payload []byte) {
+		t.Helper()
+		if mode == "streams" {
+			// The field the api-server's StreamPublisher writes.
+			err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: names.Channel, Values: []any{"envelope", payload}}).Err()
+			if err != nil {
+				t.Fatalf("append to the stream: %v", err)
+			}
+			return
+		}
+		n, err := rdb.Publish(ctx, names.Channel, payload).Result()
+		if err != nil || n != 1 {
+			t.Fatalf("publish: got %d receivers, %v; want 1, nil", n, err)
+		}
+	}
+	const valid = 50
+	texts := map[string]string{}
+	for i := range valid {
+		id := fmt.Sprintf("01890a5d-ac96-774b-bcce-%012x", i)
+		texts[id] = fmt.Sprintf("tech number %d", i)
+		b, err := techlist.NewEnvelope(id, texts[id], mysql.Now()).Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(b)
+	}
+	malformed := []string{
+		`not json`,
+		`{"v":2,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go","submitted_at":"2024-05-01T12:00:00Z"}`,
+		`{"v":1,"id":"nope","text":"Go","submitted_at":"2024-05-01T12:00:00Z"}`,
+		`{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go\u0007","submitted_at":"2024-05-01T12:00:00Z"}`,
+		`{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go","submitted_at":"2024-05-01T12:00:00Z","x":1}`,
+	}
+	for _, m := range malformed {
+		publish([]byte(m))
+	}
+
+	db, err := mysql.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open the worker's database: %v", err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	var rows int
+	for {
+		if err := db.GetContext(ctx, &rows, "SELECT COUNT(*) FROM `"+cfg.Table+"`"); err != nil {
+			t.Fatalf("count rows: %v", err)
+		}
+		if rows >= valid || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rows != valid {
+		t.Fatalf("got %d rows, want %d", rows, valid)
+	}
+	store := mysql.NewStore(db, cfg.Table)
+	for id, text := range texts {
+		got, err := store.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("Get(%s): %v", id, err)
+		}
+		if got.Text != text || got.Priority != task.Priority(text) || got.CreatedAt.IsZero() {
+			t.Errorf("got row %+v, want text %q, priority %s and a created_at", got, text, task.Priority(text))
+		}
+	}
+
+	// The counters are updated after the commit: poll them, bounded.
+	wantMetrics := map[string]float64{
+		`worker_messages_total{result="received"}`: valid + 5,
+		`worker_messages_total{result="rejected"}`: 5,
+		`worker_messages_total{result="stored"}`:   valid,
+		`worker_messages_total{result="failed"}`:   0,
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		var mismatch []string
+		for series, want := range wantMetrics {
+			if got, ok := metric(t, base+"/metrics", series); !ok || got != want {
+				mismatch = append(mismatch, fmt.Sprintf("%s: got %v (present %v), want %v", series, got, ok, want))
+			}
+		}
+		if len(mismatch) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics:\n%s", strings.Join(mismatch, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Each commit invalidated the api-server's cached lists.
+	if gen, err := rdb.Get(ctx, names.Prefix+":{list}:gen").Int(); err != nil || gen < 1 {
+		t.Errorf("cache generation: got %d, %v; want at least 1", gen, err)
+	}
+
+	if mode == "streams" {
+		// Malformed entries are moved aside with their error; stored ones
+		// are acknowledged and deleted, so the stream empties. Both happen
+		// just after the counters move: poll, bounded.
+		deadline = time.Now().Add(10 * time.Second)
+		for {
+			dead, err := rdb.XLen(ctx, redis.DeadStream(names.Channel)).Result()
+			if err != nil {
+				t.Fatalf("length of the dead-letter stream: %v", err)
+			}
+			left, err := rdb.XLen(ctx, names.Channel).Result()
+			if err != nil {
+				t.Fatalf("length of the stream: %v", err)
+			}
+			if dead == int64(len(malformed)) && left == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("got %d dead letters and %d entries left in the stream, want %d and 0", dead, left, len(malformed))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	r.cancel()
+	if err := r.wait(t, 20*time.Second); err != nil {
+		t.Errorf("run after cancel: got %v, want nil", err)
+	}
+	// The HTTP server stopped with the worker.
+	if err := run(context.Background(), []string{"-healthcheck"}, getenvFrom(env), io.Discard, io.Discard); err == nil {
+		t.Error("run -healthcheck after shutdown: got nil, want an error")
+	}
+}
+
+func TestRunStopsWhenThePortIsTaken(t *testing.T) {
+	env, _, _, _ := testEnv(t)
+	ln, err := net.Listen("tcp", ":"+env["PORT"])
+	if err != nil {
+		t.Fatalf("take the port: %v", err)
+	}
+	defer ln.Close()
+	r := startRun(t, env)
+	if err := r.wait(t, 30*time.Second); err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Errorf("got %v, want an error about listening on the port", err)
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name, value string
+	}{
+		{"TASK_COST", "abc"},
+		{"TASK_COST", "-1s"},
+		{"BATCH_SIZE", "0"},
+		{"BATCH_SIZE", "ten"},
+		{"BATCH_WAIT", "soon"},
+		{"WORKER_CONCURRENCY", "0"},
+		{"SHUTDOWN_TIMEOUT", "1 minute"},
+		{"PORT", "-1"},
+		{"PORT", "65536"},
+		{"MYSQL_PORT", "x"},
+		{"MYSQL_TABLE", "bad-name"},
+		{"MYSQL_TABLE", "techs`; DROP TABLE x"},
+		{"MYSQL_DATABASE", "1db"},
+		{"REDIS_ADDRS", "no-port"},
+		{"QUEUE_MODE", "kafka"},
+		{"MAX_DELIVERIES", "0"},
+		{"CLAIM_IDLE", "a while"},
+		{"LOG_LEVEL", "loud"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// Nothing else is set: a bad value must stop run before it
+			// tries to reach any server.
+			var stdout, stderr syncBuffer
+			err := run(ctx, nil, getenvFrom(map[string]string{tt.name: tt.value}), &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tt.name) {
+				t.Errorf("got %v, want an error naming %s", err, tt.name)
+			}
+		})
+	}
+}
+
+func TestRunRejectsBadArguments(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // in the error or the usage
+	}{
+		{[]string{"-bogus"}, "-healthcheck"},
+		{[]string{"serve"}, "serve"},
+		{[]string{"-dead-letters", "bogus"}, "bogus"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stderr syncBuffer
+			err := run(context.Background(), tt.args, getenvFrom(nil), io.Discard, &stderr)
+			if err == nil {
+				t.Fatalf("got nil, want an error for %q", tt.args)
+			}
+			if !strings.Contains(err.Error()+stderr.String(), tt.want) {
+				t.Errorf("got %v (usage %q), want a message naming %q", err, stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestHealthcheckWithoutAServer(t *testing.T) {
+	env := map[string]string{"PORT": strconv.Itoa(testenv.FreePort(t))}
+	if err := run(context.Background(), []string{"-healthcheck"}, getenvFrom(env), io.Discard, io.Discard); err == nil {
+		t.Error("got nil, want an error when nothing serves on PORT")
+	}
+}
