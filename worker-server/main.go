@@ -52,7 +52,6 @@ type settings struct {
 	cachePrefix     string
 	queueMode       string
 	stream          redis.StreamConfig
-	deadLetters     string
 	taskCost        time.Duration
 	consumer        consumer.Config
 	startupTimeout  time.Duration
