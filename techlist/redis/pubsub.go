@@ -32,7 +32,12 @@ func (p *Publisher) Publish(ctx context.Context, env techlist.Envelope) error {
 	if err != nil {
 		return err
 	}
-	n, err := p.rdb.Publish(ctx, p.channel, b).Result()
+	var n int64
+	if isCluster(p.rdb) {
+		n, err = p.rdb.SPublish(ctx, p.channel, b).Result()
+	} else {
+		n, err = p.rdb.Publish(ctx, p.channel, b).Result()
+	}
 	if err != nil {
 		return fmt.Errorf("publish to %s: %w", p.channel, err)
 	}
@@ -40,6 +45,15 @@ func (p *Publisher) Publish(ctx context.Context, env techlist.Envelope) error {
 		return ErrNoSubscribers
 	}
 	return nil
+}
+
+// isCluster reports whether rdb talks to a Redis Cluster. There the work
+// channel uses sharded pub/sub (SPUBLISH, SSUBSCRIBE, Redis 7): a plain
+// PUBLISH counts only the receivers on the node it reached, so "nobody
+// received it" could not be told apart from "received on another node".
+func isCluster(rdb goredis.UniversalClient) bool {
+	_, ok := rdb.(*goredis.ClusterClient)
+	return ok
 }
 
 // Delivery is one message taken off the queue. On a stream, ID is the
@@ -57,11 +71,17 @@ type Subscription struct {
 	ps *goredis.PubSub
 }
 
-// Subscribe subscribes to channel and waits until Redis confirms, so that
-// when it returns, messages published from then on are received.
+// Subscribe subscribes to channel (sharded on a cluster) and waits until
+// Redis confirms, so that when it returns, messages published from then on
+// are received.
 // The caller closes the subscription.
 func Subscribe(ctx context.Context, rdb goredis.UniversalClient, channel string) (*Subscription, error) {
-	ps := rdb.Subscribe(ctx, channel)
+	var ps *goredis.PubSub
+	if isCluster(rdb) {
+		ps = rdb.SSubscribe(ctx, channel)
+	} else {
+		ps = rdb.Subscribe(ctx, channel)
+	}
 	if _, err := ps.Receive(ctx); err != nil {
 		ps.Close()
 		return nil, fmt.Errorf("subscribe to %s: %w", channel, err)
