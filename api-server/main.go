@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist/config"
+	"github.com/techlist/techlist/metrics"
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/service"
@@ -130,6 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.RegisterPools(reg, store.DB(), rdb)
 	metrics := httpapi.NewMetrics(reg)
 	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{

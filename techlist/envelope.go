@@ -11,11 +11,16 @@ import (
 const EnvelopeVersion = 1
 
 // Envelope is the message the api-server publishes for each accepted POST.
+//
+// RequestID, when present, is the id of the HTTP request that submitted the
+// tech, so the worker's log lines for the record can be found from the
+// api-server's (and the client-app's).
 type Envelope struct {
 	V           int       `json:"v"`
 	ID          string    `json:"id"`
 	Text        string    `json:"text"`
 	SubmittedAt time.Time `json:"submitted_at"`
+	RequestID   string    `json:"request_id,omitempty"`
 }
 
 // NewEnvelope returns the version-1 envelope for an accepted submission.
@@ -61,6 +66,9 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	}
 	if e.SubmittedAt.IsZero() {
 		return Envelope{}, fmt.Errorf("decode envelope: missing submitted_at")
+	}
+	if e.RequestID != "" && !ValidRequestID(e.RequestID) {
+		return Envelope{}, fmt.Errorf("decode envelope: invalid request_id %q", e.RequestID)
 	}
 	return e, nil
 }

@@ -8,6 +8,7 @@ import (
 
 func TestEnvelopeRoundTrip(t *testing.T) {
 	want := NewEnvelope("01890a5d-ac96-774b-bcce-b302099a8057", "Go 🚀 <b>", time.Date(2026, 1, 2, 3, 4, 5, 6000, time.FixedZone("x", 3600)))
+	want.RequestID = "host/abc-000001"
 	b, err := want.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +38,7 @@ func TestDecodeEnvelopeRejectsMalformed(t *testing.T) {
 		"no time":         `{"v":1,"id":` + id + `,"text":"Go"}`,
 		"unknown field":   `{"v":1,"id":` + id + `,"text":"Go","submitted_at":` + at + `,"x":1}`,
 		"trailing data":   `{"v":1,"id":` + id + `,"text":"Go","submitted_at":` + at + `} {}`,
+		"bad request id":  `{"v":1,"id":` + id + `,"text":"Go","submitted_at":` + at + `,"request_id":"a b\n"}`,
 		"too long text":   `{"v":1,"id":` + id + `,"text":"` + strings.Repeat("a", 201) + `","submitted_at":` + at + `}`,
 	} {
 		if _, err := DecodeEnvelope([]byte(in)); err == nil {

@@ -52,3 +52,19 @@ func ValidID(id string) bool {
 	}
 	return true
 }
+
+// ValidRequestID reports whether id is acceptable as a request id carried
+// between the services: 1 to 64 characters of letters, digits and
+// . _ : / - (what chi, load balancers and tracing systems make).
+func ValidRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._:/-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist/config"
+	"github.com/techlist/techlist/metrics"
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/service"
@@ -137,6 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.RegisterPools(reg, store.DB(), rdb)
 	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), statusHandler(reg,
 		service.Check{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
 		service.Check{Name: "mysql", Ping: store.Ping}), logger)
@@ -175,7 +177,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	serveErr := service.Serve(serveCtx, srv, ln, logger, cfg.shutdownTimeout)
 	stopConsuming()
-	return errors.Join(<-consumerDone, serveErr)
+	consumeErr := <-consumerDone
+	if errors.Is(consumeErr, consumer.ErrDrainTimeout) && cfg.queueMode == "streams" {
+		// Nothing is lost: the entries stay pending and another worker (or
+		// this one, restarted) claims them after CLAIM_IDLE.
+		logger.Warn("stopped with entries not stored; they stay pending on the stream for another worker", "err", consumeErr)
+		consumeErr = nil
+	}
+	return errors.Join(consumeErr, serveErr)
 }
 
 // manageDeadLetters lists or replays the dead letters of the stream.
@@ -220,6 +229,18 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "worker_dead_lettered_total", Help: "Stream entries moved to the dead-letter stream by this worker.",
 		}, func() float64 { return float64(sc.DeadLettered()) }))
+		backlog := redis.NewStreamPublisher(rdb, cfg.channel, 0)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "worker_stream_backlog", Help: "Entries in the stream not yet stored (unread or pending); -1 when Redis does not answer.",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n, err := backlog.Backlog(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}))
 		return sc, func() {}, nil
 	}
 	var sub *redis.Subscription

@@ -142,3 +142,6 @@ func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // Close closes the pool.
 func (s *Store) Close() error { return s.db.Close() }
+
+// DB returns the pool, for its statistics.
+func (s *Store) DB() *sql.DB { return s.db.DB }

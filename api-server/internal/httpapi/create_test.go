@@ -57,7 +57,12 @@ func TestCreateAccepts(t *testing.T) {
 				if len(envs) != 1 {
 					t.Fatalf("published: got %d envelopes, want 1", len(envs))
 				}
-				wantEnv := techlist.Envelope{V: 1, ID: wantID, Text: tt.wantText, SubmittedAt: testNow}
+				// The request's id travels in the envelope to the worker's logs.
+				reqID := rec.Header().Get("X-Request-Id")
+				if reqID == "" {
+					t.Error("X-Request-Id: got none")
+				}
+				wantEnv := techlist.Envelope{V: 1, ID: wantID, Text: tt.wantText, SubmittedAt: testNow, RequestID: reqID}
 				if envs[0] != wantEnv {
 					t.Errorf("envelope: got %+v, want %+v", envs[0], wantEnv)
 				}
@@ -298,5 +303,30 @@ func TestSeedCreateRefusesBadInput(t *testing.T) {
 				t.Errorf("published: got %d envelopes, want 0", n)
 			}
 		})
+	}
+}
+
+func TestCreateCarriesTheCallersRequestID(t *testing.T) {
+	for _, tt := range []struct{ sent, want string }{
+		{"client-app/abc-000042", "client-app/abc-000042"},
+		{"has spaces and\nnewline", ""}, // replaced by a fresh id
+		{strings.Repeat("x", 65), ""},
+	} {
+		f := newFixture(t)
+		rec := serve(t, f.handler, "POST", "/api/v1/techs", "application/json", strings.NewReader(`{"text":"Go"}`), "X-Request-Id", tt.sent)
+		envs := f.pub.published()
+		if rec.Code != 202 || len(envs) != 1 {
+			t.Fatalf("sent %q: got %d with %d envelopes", tt.sent, rec.Code, len(envs))
+		}
+		got := envs[0].RequestID
+		if tt.want != "" && got != tt.want {
+			t.Errorf("sent %q: envelope request_id %q, want it carried", tt.sent, got)
+		}
+		if tt.want == "" && (got == tt.sent || !techlist.ValidRequestID(got)) {
+			t.Errorf("sent %q: envelope request_id %q, want a fresh valid one", tt.sent, got)
+		}
+		if rec.Header().Get("X-Request-Id") != got {
+			t.Errorf("response X-Request-Id %q differs from the envelope's %q", rec.Header().Get("X-Request-Id"), got)
+		}
 	}
 }

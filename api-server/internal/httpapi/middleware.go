@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -11,6 +14,23 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/techlist/techlist"
 )
+
+// requestID gives each request an id: the caller's X-Request-Id when it is
+// a sane one (so the client-app's id travels on), else a new random one.
+// It is kept where chi's middleware.GetReqID finds it, and goes into the
+// envelope so the worker logs it too.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !techlist.ValidRequestID(id) {
+			b := make([]byte, 8)
+			rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		ctx := context.WithValue(r.Context(), middleware.RequestIDKey, id)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
 
 // logRequests logs one line per request and records its metrics. The
 // request id (X-Request-Id, or a new one) is echoed in the response.

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/techlist/techlist"
@@ -14,7 +13,7 @@ import (
 // routes lists every route of the api-server in one place.
 func routes(cfg Config, d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
+	r.Use(requestID)
 	r.Use(logRequests(d.Logger, d.Metrics))
 	r.Use(recoverPanics(d.Logger))
 	r.Use(cors.Handler(cors.Options{

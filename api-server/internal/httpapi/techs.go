@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/redis"
 
@@ -157,7 +158,9 @@ func publish(ctx, cleanupCtx context.Context, cfg Config, d Deps, id, text strin
 		d.Metrics.publishFailed()
 		return techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
 	}
-	err := d.Publisher.Publish(ctx, techlist.NewEnvelope(id, text, d.Now()))
+	env := techlist.NewEnvelope(id, text, d.Now())
+	env.RequestID = middleware.GetReqID(ctx)
+	err := d.Publisher.Publish(ctx, env)
 	if err == nil {
 		d.Metrics.published()
 		return nil

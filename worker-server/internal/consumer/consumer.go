@@ -78,9 +78,15 @@ func New(cfg Config, src Source, analyse Analyse, store Store, cache Cache, even
 		logger: logger, metrics: metrics, now: now}
 }
 
+// ErrDrainTimeout is returned by Run when messages it had received were not
+// stored within DrainTimeout. They were told Fail: a durable source hands
+// them out again; on pub/sub they are lost.
+var ErrDrainTimeout = errors.New("drain timed out: some received messages were not stored")
+
 type result struct {
-	tech     techlist.Tech
-	delivery redis.Delivery
+	tech      techlist.Tech
+	requestID string
+	delivery  redis.Delivery
 }
 
 // Run consumes until ctx ends, then stops taking messages, lets the running
@@ -140,13 +146,17 @@ func (c *Consumer) Run(ctx context.Context) error {
 			prio, err := c.analyse(drainCtx, env.Text)
 			if err != nil {
 				c.metrics.failed.Inc()
-				c.logger.Error("task failed; message not stored", "id", env.ID, "err", err)
+				c.logger.Error("task failed; message not stored", "id", env.ID, "request_id", env.RequestID, "err", err)
 				if err := c.src.Fail(drainCtx, d, err); err != nil {
 					c.logger.Warn("recording a failure failed", "id", env.ID, "err", err)
 				}
 				return
 			}
-			results <- result{tech: techlist.Tech{ID: env.ID, Text: env.Text, Priority: prio, SubmittedAt: env.SubmittedAt.UTC()}, delivery: d}
+			results <- result{
+				tech:      techlist.Tech{ID: env.ID, Text: env.Text, Priority: prio, SubmittedAt: env.SubmittedAt.UTC()},
+				requestID: env.RequestID,
+				delivery:  d,
+			}
 		}()
 	}
 	c.logger.Info("stopped taking messages; finishing running tasks")
@@ -154,7 +164,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	close(results)
 	<-batcherDone
 	if drainCtx.Err() != nil {
-		return errors.New("drain timed out: some received messages were not stored")
+		return ErrDrainTimeout
 	}
 	return nil
 }
@@ -246,9 +256,12 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 	if err := c.events.PublishCreated(ctx, stored); err != nil {
 		c.logger.Warn("publishing tech.created events failed", "err", err)
 	}
-	c.logger.Info("stored a batch", "rows", len(batch), "max_lag_ms", now.Sub(techs[0].SubmittedAt).Milliseconds())
-	for _, t := range stored {
-		c.logger.Debug("stored", "id", t.ID, "priority", t.Priority)
+	c.logger.Debug("stored a batch", "rows", len(batch))
+	// One line per record, with the id of the request that submitted it,
+	// so a tech can be followed from the client-app to here.
+	for _, r := range batch {
+		c.logger.Info("stored", "id", r.tech.ID, "request_id", r.requestID, "priority", r.tech.Priority,
+			"lag_ms", now.Sub(r.tech.SubmittedAt).Milliseconds())
 	}
 }
 
