@@ -132,11 +132,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics.RegisterPools(reg, store.DB(), rdb)
-	metrics := httpapi.NewMetrics(reg)
+	apiMetrics := httpapi.NewMetrics(reg)
 	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
 		Logger:      logger,
-		Reader:      cacheaside.NewReader(cache, store, logger, metrics),
+		Reader:      cacheaside.NewReader(cache, store, logger, apiMetrics),
 		Publisher:   publisher(cfg, rdb),
 		Pending:     cache,
 		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL),
@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
 			{Name: "mysql", Ping: store.Ping},
 		},
-		Metrics:  metrics,
+		Metrics:  apiMetrics,
 		Gatherer: reg,
 		NewID:    newID,
 		Now:      func() time.Time { return time.Now().UTC() },
