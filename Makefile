@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 COMPOSE    ?= docker compose
 GOTESTFLAGS ?=
 
-.PHONY: dev build test bench lint css diagram up down clean
+.PHONY: dev build test bench lint css diagram up down clean dead-letters replay-dead-letters
 
 ## dev: build and run the three services together (Ctrl-C stops all)
 dev: build
@@ -48,6 +48,14 @@ up:
 ## down: stop the Docker stack
 down:
 	$(COMPOSE) down
+
+## dead-letters: list the stream's dead letters (QUEUE_MODE=streams), as JSON lines
+dead-letters: build
+	cd worker-server && ../bin/worker-server -dead-letters list
+
+## replay-dead-letters: put every dead letter back on the stream
+replay-dead-letters: build
+	cd worker-server && ../bin/worker-server -dead-letters replay
 
 clean:
 	rm -rf bin/
