@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -48,6 +49,8 @@ type settings struct {
 	cachePrefix     string
 	cacheTTL        time.Duration
 	queueMode       string
+	localTTL        time.Duration
+	localEntries    int
 	streamMaxLen    int64
 	idempotencyTTL  time.Duration
 	server          httpapi.Config
@@ -134,9 +137,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	metrics.RegisterPools(reg, store.DB(), rdb)
 	apiMetrics := httpapi.NewMetrics(reg)
 	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
+	var local *cacheaside.Local
+	if cfg.localTTL > 0 {
+		local = cacheaside.NewLocal(cfg.localTTL, cfg.localEntries)
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			watchEvents(ctx, rdb, redis.EventsChannel(cfg.channel), local, logger)
+		}()
+		defer func() { <-watchDone }()
+	}
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
 		Logger:      logger,
-		Reader:      cacheaside.NewReader(cache, store, logger, apiMetrics),
+		Reader:      cacheaside.NewReader(cache, store, local, logger, apiMetrics),
 		Publisher:   publisher(cfg, rdb),
 		Pending:     cache,
 		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL),
@@ -157,6 +170,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return service.Serve(ctx, srv, ln, logger, cfg.shutdownTimeout)
+}
+
+// watchEvents keeps the in-process cache tier in step with the worker's
+// commits: it subscribes to the events channel (retrying while Redis is
+// down) and drops the tier on every event, until ctx ends. Until it is
+// subscribed, the tier's TTL alone bounds staleness.
+func watchEvents(ctx context.Context, rdb goredis.UniversalClient, channel string, local *cacheaside.Local, logger *slog.Logger) {
+	for ctx.Err() == nil {
+		sub, err := redis.SubscribeEvents(ctx, rdb, channel)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		local.Invalidate() // events before the subscription were missed
+		local.Watch(ctx, sub, logger)
+		sub.Close()
+	}
 }
 
 // publisher returns the queue of the configured mode: the pub/sub channel,

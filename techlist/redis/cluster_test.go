@@ -44,6 +44,19 @@ func TestAdaptersOnRedisCluster(t *testing.T) {
 		t.Fatalf("received %+v, %v", got, err)
 	}
 
+	events, err := redis.SubscribeEvents(ctx, rdb, redis.EventsChannel(channel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Close()
+	tech := techlist.Tech{ID: env.ID, Text: "Go", Priority: techlist.PriorityLow, CreatedAt: time.Now().UTC(), SubmittedAt: time.Now().UTC()}
+	if err := redis.NewEventPublisher(rdb, redis.EventsChannel(channel)).PublishCreated(ctx, []techlist.Tech{tech}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := events.Receive(ctx); err != nil || ev.Tech.ID != env.ID {
+		t.Fatalf("event on the cluster: got %+v, %v", ev, err)
+	}
+
 	cache := redis.NewCache(rdb, "cluster-"+testenv.Suffix(), time.Minute)
 	_, gen, err := cache.Page(ctx, "50:")
 	if err != nil {

@@ -142,7 +142,11 @@ func (e *EventPublisher) PublishCreated(ctx context.Context, techs []techlist.Te
 			if err != nil {
 				return fmt.Errorf("encode event: %w", err)
 			}
-			p.Publish(ctx, e.channel, b)
+			if isCluster(e.rdb) {
+				p.SPublish(ctx, e.channel, b) // as SubscribeEvents subscribes, sharded
+			} else {
+				p.Publish(ctx, e.channel, b)
+			}
 		}
 		return nil
 	})

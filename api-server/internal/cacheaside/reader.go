@@ -52,11 +52,13 @@ type Reader struct {
 	obs    Observer
 	// Concurrent misses of one key share one MySQL query.
 	flight singleflight.Group
+	local  *Local
 }
 
-// NewReader returns a Reader over cache and store.
-func NewReader(cache Cache, store Store, logger *slog.Logger, obs Observer) *Reader {
-	return &Reader{cache: cache, store: store, logger: logger, obs: obs}
+// NewReader returns a Reader over cache and store. local, the in-process
+// tier for list pages, may be nil.
+func NewReader(cache Cache, store Store, local *Local, logger *slog.Logger, obs Observer) *Reader {
+	return &Reader{cache: cache, store: store, local: local, logger: logger, obs: obs}
 }
 
 func (r *Reader) observe(kind string, s Status) {
@@ -69,6 +71,14 @@ func (r *Reader) observe(kind string, s Status) {
 // techlist.Page, and where it came from.
 func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, Status, error) {
 	field := strconv.Itoa(limit) + ":" + cursor
+	var localGen uint64
+	if r.local != nil {
+		if b, ok := r.local.Get(field); ok {
+			r.observe("list", Hit)
+			return b, Hit, nil
+		}
+		localGen = r.local.Gen()
+	}
 	cached, gen, err := r.cache.Page(ctx, field)
 	if err != nil {
 		r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
@@ -80,6 +90,7 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 		return b, Bypass, nil
 	}
 	if cached != nil {
+		r.keepLocal(field, cached, localGen)
 		r.observe("list", Hit)
 		return cached, Hit, nil
 	}
@@ -90,8 +101,12 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 		if err != nil {
 			return nil, err
 		}
-		if _, err := r.cache.SetPage(ctx, field, b, gen); err != nil {
+		stored, err := r.cache.SetPage(ctx, field, b, gen)
+		if err != nil {
 			r.logger.WarnContext(ctx, "cache fill failed", "err", err)
+		}
+		if stored {
+			r.keepLocal(field, b, localGen)
 		}
 		return b, nil
 	})
@@ -100,6 +115,14 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 	}
 	r.observe("list", Miss)
 	return v.([]byte), Miss, nil
+}
+
+// keepLocal puts a page read from Redis, or just filled there, in the
+// in-process tier.
+func (r *Reader) keepLocal(field string, b []byte, gen uint64) {
+	if r.local != nil {
+		r.local.Set(field, b, gen)
+	}
 }
 
 func (r *Reader) listFromStore(ctx context.Context, limit int, cursor string) ([]byte, error) {

@@ -199,7 +199,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 func TestListHit(t *testing.T) {
 	cache, store, obs := newFakeCache(), &fakeStore{}, &observer{}
 	cache.pages["50:"] = []byte(`{"data":[],"next_cursor":null}`)
-	r := cacheaside.NewReader(cache, store, discard(), obs)
+	r := cacheaside.NewReader(cache, store, nil, discard(), obs)
 
 	b, status, err := r.List(context.Background(), 50, "")
 	if err != nil || status != cacheaside.Hit || string(b) != `{"data":[],"next_cursor":null}` {
@@ -228,7 +228,7 @@ func TestListMissFillsWithTheGenerationRead(t *testing.T) {
 			cache, obs := newFakeCache(), &observer{}
 			cache.gen = "7"
 			store := &fakeStore{page: techlist.Page{Data: []techlist.Tech{aTech()}, NextCursor: &next}}
-			r := cacheaside.NewReader(cache, store, discard(), obs)
+			r := cacheaside.NewReader(cache, store, nil, discard(), obs)
 
 			b, status, err := r.List(context.Background(), tt.limit, tt.cursor)
 			if err != nil || status != cacheaside.Miss {
@@ -259,7 +259,7 @@ func TestListMissFillsWithTheGenerationRead(t *testing.T) {
 
 func TestListEmptyPageIsAnArray(t *testing.T) {
 	store := &fakeStore{page: techlist.Page{Data: []techlist.Tech{}}}
-	r := cacheaside.NewReader(newFakeCache(), store, discard(), nil)
+	r := cacheaside.NewReader(newFakeCache(), store, nil, discard(), nil)
 	b, _, err := r.List(context.Background(), 50, "")
 	if err != nil || string(b) != `{"data":[],"next_cursor":null}` {
 		t.Errorf("got %s, %v; want an empty data array and a null cursor", b, err)
@@ -270,7 +270,7 @@ func TestListFailedFillStillAnswers(t *testing.T) {
 	cache := newFakeCache()
 	cache.setPageErr = errDown
 	store := &fakeStore{page: techlist.Page{Data: []techlist.Tech{aTech()}}}
-	r := cacheaside.NewReader(cache, store, discard(), nil)
+	r := cacheaside.NewReader(cache, store, nil, discard(), nil)
 	b, status, err := r.List(context.Background(), 50, "")
 	if err != nil || status != cacheaside.Miss || !bytes.Equal(b, mustJSON(t, store.page)) {
 		t.Errorf("got %s, %q, %v; want the page, MISS, nil", b, status, err)
@@ -281,7 +281,7 @@ func TestListRedisDownBypasses(t *testing.T) {
 	cache, obs := newFakeCache(), &observer{}
 	cache.pageErr = errDown
 	store := &fakeStore{page: techlist.Page{Data: []techlist.Tech{aTech()}}}
-	r := cacheaside.NewReader(cache, store, discard(), obs)
+	r := cacheaside.NewReader(cache, store, nil, discard(), obs)
 
 	b, status, err := r.List(context.Background(), 50, "")
 	if err != nil || status != cacheaside.Bypass {
@@ -311,7 +311,7 @@ func TestListMySQLDownIsUnavailable(t *testing.T) {
 			cache := newFakeCache()
 			cache.pageErr = tt.pageErr
 			store := &fakeStore{listErr: errors.New("dial tcp 127.0.0.1:3306: connection refused")}
-			r := cacheaside.NewReader(cache, store, discard(), nil)
+			r := cacheaside.NewReader(cache, store, nil, discard(), nil)
 			b, _, err := r.List(context.Background(), 50, "")
 			if got := techlist.ErrorCode(err); got != techlist.EUnavailable {
 				t.Fatalf("error code: got %q (%v), want %q", got, err, techlist.EUnavailable)
@@ -346,7 +346,7 @@ func TestListConcurrentMissesQueryOnce(t *testing.T) {
 	const readers = 16
 	store := &fakeStore{page: techlist.Page{Data: []techlist.Tech{aTech()}}, release: make(chan struct{})}
 	cache := newFakeCache()
-	r := cacheaside.NewReader(cache, store, discard(), nil)
+	r := cacheaside.NewReader(cache, store, nil, discard(), nil)
 	want := mustJSON(t, store.page)
 
 	type result struct {
@@ -390,7 +390,7 @@ func TestListConcurrentMissesQueryOnce(t *testing.T) {
 // A reader that gives up must not cancel the query others wait on.
 func TestListSharedQueryOutlivesACancelledReader(t *testing.T) {
 	store := &fakeStore{page: techlist.Page{Data: []techlist.Tech{aTech()}}, release: make(chan struct{})}
-	r := cacheaside.NewReader(newFakeCache(), store, discard(), nil)
+	r := cacheaside.NewReader(newFakeCache(), store, nil, discard(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -452,7 +452,7 @@ func TestTech(t *testing.T) {
 			}
 			cache.pending[anID] = tt.pending
 			cache.techErr, cache.pendingErr = tt.cacheErr, tt.cacheErr
-			r := cacheaside.NewReader(cache, store, discard(), obs)
+			r := cacheaside.NewReader(cache, store, nil, discard(), obs)
 
 			got, err := r.Tech(context.Background(), anID)
 			if tt.wantCode != "" {
@@ -488,7 +488,7 @@ func TestReaderOnRealRedisAndMySQL(t *testing.T) {
 	ctx := context.Background()
 	store := mysql.NewStore(db, cfg.Table)
 	cache := redis.NewCache(rdb, names.Prefix, time.Minute)
-	r := cacheaside.NewReader(cache, store, discard(), nil)
+	r := cacheaside.NewReader(cache, store, nil, discard(), nil)
 
 	now := mysql.Now()
 	first := techlist.Tech{ID: anID, Text: "Go", Priority: techlist.PriorityHigh, CreatedAt: now, SubmittedAt: now}

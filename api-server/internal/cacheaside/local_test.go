@@ -1,0 +1,152 @@
+package cacheaside_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/techlist/techlist"
+
+	"github.com/techlist/api-server/internal/cacheaside"
+)
+
+func TestLocalGetSetInvalidate(t *testing.T) {
+	l := cacheaside.NewLocal(time.Minute, 10)
+	if _, ok := l.Get("50:"); ok {
+		t.Fatal("empty tier: got a hit")
+	}
+	l.Set("50:", []byte("p1"), l.Gen())
+	if b, ok := l.Get("50:"); !ok || string(b) != "p1" {
+		t.Fatalf("after Set: got %q %v, want p1", b, ok)
+	}
+	gen := l.Gen()
+	l.Invalidate()
+	if _, ok := l.Get("50:"); ok {
+		t.Error("after Invalidate: got a hit")
+	}
+	// A reader that looked before the invalidation must not fill after it.
+	l.Set("50:", []byte("stale"), gen)
+	if _, ok := l.Get("50:"); ok {
+		t.Error("a fill with a stale generation was kept")
+	}
+}
+
+func TestLocalEntriesExpire(t *testing.T) {
+	l := cacheaside.NewLocal(10*time.Millisecond, 10)
+	l.Set("50:", []byte("p1"), l.Gen())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := l.Get("50:"); !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an entry with a 10ms TTL was still served after 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLocalIsBounded(t *testing.T) {
+	l := cacheaside.NewLocal(time.Minute, 2)
+	for _, f := range []string{"a", "b", "c"} {
+		l.Set(f, []byte(f), l.Gen())
+	}
+	held := 0
+	for _, f := range []string{"a", "b", "c"} {
+		if _, ok := l.Get(f); ok {
+			held++
+		}
+	}
+	if held > 2 {
+		t.Errorf("holding %d entries, want at most 2", held)
+	}
+}
+
+type fakeEvents struct {
+	ch chan error
+}
+
+func (f fakeEvents) Receive(ctx context.Context) (techlist.Event, error) {
+	select {
+	case <-ctx.Done():
+		return techlist.Event{}, ctx.Err()
+	case err := <-f.ch:
+		return techlist.Event{Type: techlist.EventTechCreated}, err
+	}
+}
+
+func TestLocalWatchDropsTheTierOnEventsAndErrors(t *testing.T) {
+	l := cacheaside.NewLocal(time.Minute, 10)
+	ev := fakeEvents{ch: make(chan error)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Watch(ctx, ev, discard()) }()
+
+	for _, err := range []error{nil, errors.New("connection reset")} {
+		l.Set("50:", []byte("p"), l.Gen())
+		gen := l.Gen()
+		ev.ch <- err
+		waitFor(t, func() bool { return l.Gen() != gen })
+		if _, ok := l.Get("50:"); ok {
+			t.Errorf("after an event (err %v): the page is still served", err)
+		}
+	}
+	cancel()
+	<-done
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// With the tier, a page read from Redis once is served from memory after;
+// an invalidation sends the next read back to Redis.
+func TestReaderUsesTheLocalTier(t *testing.T) {
+	cache, store := newFakeCache(), &fakeStore{}
+	cache.pages["50:"] = []byte(`{"data":[],"next_cursor":null}`)
+	counting := &countingCache{fakeCache: cache}
+	local := cacheaside.NewLocal(time.Minute, 10)
+	r := cacheaside.NewReader(counting, store, local, discard(), nil)
+	ctx := context.Background()
+	for range 3 {
+		if _, status, err := r.List(ctx, 50, ""); err != nil || status != cacheaside.Hit {
+			t.Fatalf("got %q, %v; want HIT", status, err)
+		}
+	}
+	if n := counting.pages.Load(); n != 1 {
+		t.Errorf("Redis page reads for 3 reads: got %d, want 1", n)
+	}
+	local.Invalidate()
+	r.List(ctx, 50, "")
+	if n := counting.pages.Load(); n != 2 {
+		t.Errorf("Redis page reads after an invalidation: got %d, want 2", n)
+	}
+	// A miss filled in Redis is kept locally too.
+	delete(cache.pages, "50:")
+	local.Invalidate()
+	if _, status, _ := r.List(ctx, 50, ""); status != cacheaside.Miss {
+		t.Fatalf("got %q, want MISS", status)
+	}
+	if _, status, _ := r.List(ctx, 50, ""); status != cacheaside.Hit || counting.pages.Load() != 3 {
+		t.Errorf("after a miss: got %q with %d Redis reads, want HIT from memory (3 reads)", status, counting.pages.Load())
+	}
+}
+
+type countingCache struct {
+	*fakeCache
+	pages atomic.Int64
+}
+
+func (c *countingCache) Page(ctx context.Context, field string) ([]byte, string, error) {
+	c.pages.Add(1)
+	return c.fakeCache.Page(ctx, field)
+}

@@ -1,0 +1,85 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
+)
+
+// EventsChannel returns the channel the worker announces committed techs
+// on: REDIS_CHANNEL followed by ":events".
+func EventsChannel(channel string) string { return channel + ":events" }
+
+// BadEventError reports a message on the events channel that is not a
+// well-formed tech.created event. The subscription is still good: a caller
+// skips the message and receives the next.
+type BadEventError struct {
+	Payload []byte
+	Err     error
+}
+
+func (e *BadEventError) Error() string { return "bad event: " + e.Err.Error() }
+
+func (e *BadEventError) Unwrap() error { return e.Err }
+
+// EventSubscription receives the events the worker publishes after each
+// commit. Pub/sub keeps nothing: events published while no subscription
+// is connected are not received.
+type EventSubscription struct {
+	sub *Subscription
+}
+
+// SubscribeEvents subscribes to channel (see EventsChannel) and waits until
+// Redis confirms, so that events published from then on are received. The
+// caller closes the subscription.
+func SubscribeEvents(ctx context.Context, rdb goredis.UniversalClient, channel string) (*EventSubscription, error) {
+	sub, err := Subscribe(ctx, rdb, channel)
+	if err != nil {
+		return nil, err
+	}
+	return &EventSubscription{sub: sub}, nil
+}
+
+// Receive blocks until an event arrives or ctx ends. A message that is not
+// a valid tech.created event gives a *BadEventError; a connection error is
+// returned as it is, and the next call reconnects.
+func (s *EventSubscription) Receive(ctx context.Context) (techlist.Event, error) {
+	d, err := s.sub.Receive(ctx)
+	if err != nil {
+		return techlist.Event{}, err
+	}
+	ev, err := DecodeEvent(d.Payload)
+	if err != nil {
+		return techlist.Event{}, &BadEventError{Payload: d.Payload, Err: err}
+	}
+	return ev, nil
+}
+
+// Close unsubscribes and closes the subscription's connection.
+func (s *EventSubscription) Close() error { return s.sub.Close() }
+
+// DecodeEvent decodes and checks one tech.created event: a known type, a
+// valid id, valid text, a known priority and a commit time.
+func DecodeEvent(payload []byte) (techlist.Event, error) {
+	var ev techlist.Event
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return techlist.Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	switch {
+	case ev.Type != techlist.EventTechCreated:
+		return techlist.Event{}, fmt.Errorf("decode event: unknown type %q", ev.Type)
+	case !techlist.ValidID(ev.Tech.ID):
+		return techlist.Event{}, fmt.Errorf("decode event: invalid id %q", ev.Tech.ID)
+	case !ev.Tech.Priority.Valid():
+		return techlist.Event{}, fmt.Errorf("decode event: invalid priority %q", ev.Tech.Priority)
+	case ev.Tech.CreatedAt.IsZero():
+		return techlist.Event{}, fmt.Errorf("decode event: missing created_at")
+	}
+	if _, err := techlist.ValidateText(ev.Tech.Text); err != nil {
+		return techlist.Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	return ev, nil
+}

@@ -1,0 +1,91 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/testenv"
+)
+
+func TestEventsChannel(t *testing.T) {
+	if got, want := redis.EventsChannel("channel1"), "channel1:events"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// Events published by the worker's EventPublisher come out of
+// SubscribeEvents decoded; a malformed message in between is reported as a
+// *BadEventError and the subscription keeps working.
+func TestSubscribeEventsRoundTrip(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	channel := redis.EventsChannel(names.Channel)
+	sub, err := redis.SubscribeEvents(ctx, rdb, channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	tech := techlist.Tech{ID: "01890a5d-ac96-774b-bcce-b302099a8057", Text: "<b>Go</b>", Priority: techlist.PriorityLow, CreatedAt: now, SubmittedAt: now.Add(-time.Second)}
+	if err := rdb.Publish(ctx, channel, `{"type":"tech.created","tech":{"id":"nope"}}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := redis.NewEventPublisher(rdb, channel).PublishCreated(ctx, []techlist.Tech{tech}); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = sub.Receive(ctx)
+	if bad, ok := errors.AsType[*redis.BadEventError](err); !ok {
+		t.Fatalf("malformed event: got %v, want a *BadEventError", err)
+	} else if string(bad.Payload) != `{"type":"tech.created","tech":{"id":"nope"}}` {
+		t.Errorf("bad payload: got %q", bad.Payload)
+	}
+	ev, err := sub.Receive(ctx)
+	if err != nil {
+		t.Fatalf("Receive: %v", err)
+	}
+	if ev.Type != techlist.EventTechCreated || ev.Tech.ID != tech.ID || ev.Tech.Text != tech.Text ||
+		ev.Tech.Priority != tech.Priority || !ev.Tech.CreatedAt.Equal(tech.CreatedAt) || !ev.Tech.SubmittedAt.Equal(tech.SubmittedAt) {
+		t.Errorf("got %+v, want the event of %+v", ev, tech)
+	}
+
+	// Receive ends when its context is cancelled.
+	short, cancelShort := context.WithCancel(ctx)
+	time.AfterFunc(50*time.Millisecond, cancelShort)
+	if _, err := sub.Receive(short); !errors.Is(err, context.Canceled) {
+		t.Errorf("Receive after its context ended: got %v, want context.Canceled", err)
+	}
+}
+
+func TestDecodeEvent(t *testing.T) {
+	const id = "01890a5d-ac96-774b-bcce-b302099a8057"
+	tests := []struct {
+		name    string
+		payload string
+		wantErr bool
+	}{
+		{"valid", `{"type":"tech.created","tech":{"id":"` + id + `","text":"Go","priority":"high","created_at":"2025-01-02T03:04:05Z","submitted_at":"2025-01-02T03:04:04Z"}}`, false},
+		{"not json", `nope`, true},
+		{"unknown type", `{"type":"tech.deleted","tech":{"id":"` + id + `","text":"Go","priority":"high","created_at":"2025-01-02T03:04:05Z"}}`, true},
+		{"bad id", `{"type":"tech.created","tech":{"id":"1","text":"Go","priority":"high","created_at":"2025-01-02T03:04:05Z"}}`, true},
+		{"bad priority", `{"type":"tech.created","tech":{"id":"` + id + `","text":"Go","priority":"urgent","created_at":"2025-01-02T03:04:05Z"}}`, true},
+		{"empty text", `{"type":"tech.created","tech":{"id":"` + id + `","text":" ","priority":"low","created_at":"2025-01-02T03:04:05Z"}}`, true},
+		{"control character", `{"type":"tech.created","tech":{"id":"` + id + `","text":"a\u0007b","priority":"low","created_at":"2025-01-02T03:04:05Z"}}`, true},
+		{"no commit time", `{"type":"tech.created","tech":{"id":"` + id + `","text":"Go","priority":"low"}}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := redis.DecodeEvent([]byte(tt.payload))
+			if (err != nil) != tt.wantErr {
+				t.Errorf("got error %v, want error: %v", err, tt.wantErr)
+			}
+		})
+	}
+}
