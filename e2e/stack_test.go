@@ -73,10 +73,15 @@ type Stack struct {
 	ClientURL string
 	WorkerURL string
 	procs     map[string]*proc
+	// gone holds the processes killed or stopped before the end (see Kill,
+	// Stop and Restart), so their logs can still be shown.
+	gone []*proc
 }
 
 type proc struct {
+	name string
 	cmd  *exec.Cmd
+	env  []string
 	logs *syncBuffer
 	done chan error
 }
@@ -144,7 +149,7 @@ func (s *Stack) start(t *testing.T, name string, env []string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	p := &proc{cmd: cmd, logs: logs, done: make(chan error, 1)}
+	p := &proc{name: name, cmd: cmd, env: env, logs: logs, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	s.procs[name] = p
 }
@@ -170,6 +175,111 @@ func (s *Stack) stop(t *testing.T) {
 		if t.Failed() {
 			t.Logf("--- %s logs ---\n%s", name, p.logs.String())
 		}
+	}
+	if t.Failed() {
+		for i, p := range s.gone {
+			t.Logf("--- %s logs (process %d of the test, ended before the end) ---\n%s", p.name, i+1, p.logs.String())
+		}
+	}
+}
+
+// Kill sends SIGKILL to the running service name and waits until it is
+// gone: a crash, with no chance to finish anything. Restart starts it again.
+func (s *Stack) Kill(t *testing.T, name string) {
+	t.Helper()
+	p := s.running(t, name)
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill %s: %v", name, err)
+	}
+	select {
+	case <-p.done: // "signal: killed", as asked
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s still running 10s after SIGKILL", name)
+	}
+	delete(s.procs, name)
+	s.gone = append(s.gone, p)
+}
+
+// Stop sends SIGTERM to the running service name and checks that it exits
+// 0 within 20 seconds, as at the end of the test.
+func (s *Stack) Stop(t *testing.T, name string) {
+	t.Helper()
+	p := s.running(t, name)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("%s exited with %v after SIGTERM, want exit 0", name, err)
+		}
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("%s did not exit within 20s of SIGTERM", name)
+	}
+	delete(s.procs, name)
+	s.gone = append(s.gone, p)
+}
+
+// Restart starts service name again as a new process with the environment
+// it had, stopping it first (SIGTERM, exit 0) if it is running, and waits
+// until it is ready. The new process is the one stopped at the end.
+func (s *Stack) Restart(t *testing.T, name string) {
+	t.Helper()
+	if _, ok := s.procs[name]; ok {
+		s.Stop(t, name)
+	}
+	var last *proc
+	for _, p := range s.gone {
+		if p.name == name {
+			last = p
+		}
+	}
+	if last == nil {
+		t.Fatalf("restart %s: it never ran in this stack", name)
+	}
+	s.start(t, name, last.env)
+	waitReady(t, name, s.url(name)+"/readyz")
+}
+
+// Env returns the value of the environment variable key that service name
+// was started with, and "" when it has none.
+func (s *Stack) Env(name, key string) string {
+	p, ok := s.procs[name]
+	if !ok {
+		for _, g := range s.gone {
+			if g.name == name {
+				p, ok = g, true
+			}
+		}
+	}
+	value := ""
+	if ok {
+		for _, kv := range p.env { // the last one wins, as in exec
+			if k, v, _ := strings.Cut(kv, "="); k == key {
+				value = v
+			}
+		}
+	}
+	return value
+}
+
+func (s *Stack) running(t *testing.T, name string) *proc {
+	t.Helper()
+	p, ok := s.procs[name]
+	if !ok {
+		t.Fatalf("%s is not running", name)
+	}
+	return p
+}
+
+func (s *Stack) url(name string) string {
+	switch name {
+	case "api-server":
+		return s.APIURL
+	case "worker-server":
+		return s.WorkerURL
+	default:
+		return s.ClientURL
 	}
 }
 
