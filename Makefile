@@ -2,7 +2,7 @@
 # Needs Go; `make css` also needs Node.js and npm; `make up` needs Docker.
 
 SERVICES   := api-server worker-server client-app
-MODULES    := techlist api-server worker-server client-app e2e
+MODULES    := techlist api-server worker-server client-app e2e devstack
 PACKAGES   := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 STATICCHECK_VERSION := v0.8.2
 COMPOSE    ?= docker compose
@@ -10,8 +10,10 @@ GOTESTFLAGS ?=
 
 .PHONY: dev build test bench lint css diagram up down clean dead-letters replay-dead-letters
 
-## dev: build and run the three services together (Ctrl-C stops all)
+## dev: build and run the three services together (Ctrl-C stops all); where
+## no MySQL or Redis answers, bin/devstack stands in for it, in memory
 dev: build
+	go build -o bin/ ./devstack
 	@scripts/dev.sh
 
 ## build: build the three programs into bin/
