@@ -329,27 +329,39 @@ func ListDeadLetters(ctx context.Context, rdb goredis.UniversalClient, stream st
 	return out, nil
 }
 
-// ReplayDeadLetters appends every dead letter's envelope to the stream
-// again, deleting each from the dead-letter stream once appended, and
-// returns how many were replayed.
+// ReplayDeadLetters appends the envelope of every dead letter present when
+// it starts to the stream again, deleting each from the dead-letter stream
+// once appended, and returns how many were replayed. Letters that arrive
+// meanwhile (a replayed envelope that fails again, say) are left for the
+// next call, so a letter that can never succeed does not loop.
 func ReplayDeadLetters(ctx context.Context, rdb goredis.UniversalClient, stream string) (int, error) {
-	n := 0
+	dead := DeadStream(stream)
+	last, err := rdb.XRevRangeN(ctx, dead, "+", "-", 1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", dead, err)
+	}
+	if len(last) == 0 {
+		return 0, nil
+	}
+	n, start := 0, "-"
 	for {
-		letters, err := ListDeadLetters(ctx, rdb, stream, 100)
+		msgs, err := rdb.XRangeN(ctx, dead, start, last[0].ID, 100).Result()
 		if err != nil {
-			return n, err
+			return n, fmt.Errorf("read %s: %w", dead, err)
 		}
-		if len(letters) == 0 {
+		if len(msgs) == 0 {
 			return n, nil
 		}
-		for _, l := range letters {
-			if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{payloadField, l.Envelope}}).Err(); err != nil {
-				return n, fmt.Errorf("replay %s: %w", l.ID, err)
+		for _, m := range msgs {
+			envelope, _ := m.Values[payloadField].(string)
+			if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{payloadField, envelope}}).Err(); err != nil {
+				return n, fmt.Errorf("replay %s: %w", m.ID, err)
 			}
-			if err := rdb.XDel(ctx, DeadStream(stream), l.ID).Err(); err != nil {
-				return n, fmt.Errorf("remove replayed %s: %w", l.ID, err)
+			if err := rdb.XDel(ctx, dead, m.ID).Err(); err != nil {
+				return n, fmt.Errorf("remove replayed %s: %w", m.ID, err)
 			}
 			n++
 		}
+		start = "(" + msgs[len(msgs)-1].ID
 	}
 }

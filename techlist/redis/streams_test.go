@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,30 @@ func TestStreamRedeliversOwnFailedEntries(t *testing.T) {
 	defer cancel()
 	if d, err := c.Receive(rctx); err == nil {
 		t.Errorf("got %s again while it is still being worked on (%s)", d.ID, working.ID)
+	}
+}
+
+// Replay takes only the letters there when it starts: one that fails again
+// at once is not replayed in a loop.
+func TestReplayTakesASnapshot(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	stream := streamName(names)
+	dead := redis.DeadStream(stream)
+	for i := range 150 {
+		if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: dead, Values: []any{"envelope", fmt.Sprintf("letter %d", i)}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := redis.ReplayDeadLetters(ctx, rdb, stream)
+	if err != nil || n != 150 {
+		t.Fatalf("replay: got %d, %v; want 150", n, err)
+	}
+	if got := rdb.XLen(ctx, stream).Val(); got != 150 {
+		t.Errorf("stream length: got %d, want 150", got)
+	}
+	if got := rdb.XLen(ctx, dead).Val(); got != 0 {
+		t.Errorf("dead letters left: got %d, want 0", got)
 	}
 }
