@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/testenv"
 )
 
@@ -94,7 +97,6 @@ func startStack(t *testing.T, extra map[string]string) *Stack {
 	t.Helper()
 	db := testenv.MySQLConfig(t)
 	_, names := testenv.Redis(t)
-	apiPort, workerPort, clientPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	common := map[string]string{
 		"MYSQL_HOST":     db.Host,
 		"MYSQL_PORT":     strconv.Itoa(db.Port),
@@ -107,39 +109,34 @@ func startStack(t *testing.T, extra map[string]string) *Stack {
 		"LOG_FORMAT":     "text",
 		"TASK_COST":      "20ms",
 	}
-	s := &Stack{
-		APIURL:    fmt.Sprintf("http://127.0.0.1:%d", apiPort),
-		WorkerURL: fmt.Sprintf("http://127.0.0.1:%d", workerPort),
-		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", clientPort),
-		procs:     map[string]*proc{},
-	}
-	specs := []struct {
-		name string
-		port int
-		env  map[string]string
-	}{
-		{"worker-server", workerPort, common},
-		{"api-server", apiPort, common},
-		{"client-app", clientPort, map[string]string{"API_URL": s.APIURL, "LOG_FORMAT": "text"}},
-	}
+	s := &Stack{procs: map[string]*proc{}}
 	t.Cleanup(func() { s.stop(t) })
-	for _, sp := range specs {
-		env := []string{"PATH=" + os.Getenv("PATH"), "PORT=" + strconv.Itoa(sp.port)}
-		for k, v := range sp.env {
+	// Each service binds port 0 and the test reads the port it got from its
+	// "listening" log line: no window in which another socket can take a
+	// port picked in advance.
+	envOf := func(vars map[string]string) []string {
+		env := []string{"PATH=" + os.Getenv("PATH"), "PORT=0"}
+		for k, v := range vars {
 			env = append(env, k+"="+v)
 		}
 		for k, v := range extra {
 			env = append(env, k+"="+v)
 		}
-		s.start(t, sp.name, env)
+		return env
 	}
+	s.WorkerURL = s.start(t, "worker-server", envOf(common))
+	s.APIURL = s.start(t, "api-server", envOf(common))
+	s.ClientURL = s.start(t, "client-app", envOf(map[string]string{"API_URL": s.APIURL, "LOG_FORMAT": "text"}))
 	for name, url := range map[string]string{"worker-server": s.WorkerURL, "api-server": s.APIURL, "client-app": s.ClientURL} {
 		waitReady(t, name, url+"/readyz")
 	}
 	return s
 }
 
-func (s *Stack) start(t *testing.T, name string, env []string) {
+// start runs service name with env and returns its base URL, once its
+// log says on which port it listens. The port is written back into the
+// process's PORT, so Restart binds the same one again.
+func (s *Stack) start(t *testing.T, name string, env []string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name))
 	cmd.Env = env
@@ -152,6 +149,36 @@ func (s *Stack) start(t *testing.T, name string, env []string) {
 	p := &proc{name: name, cmd: cmd, env: env, logs: logs, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	s.procs[name] = p
+	port := p.listeningPort(t)
+	for i, kv := range p.env {
+		if strings.HasPrefix(kv, "PORT=") {
+			p.env[i] = "PORT=" + port
+		}
+	}
+	return "http://127.0.0.1:" + port
+}
+
+var listeningAddr = regexp.MustCompile(`listening.*addr["=:]+[^\s"]*:(\d+)`)
+
+// listeningPort waits, 30 seconds at most, for the "listening" log line and
+// returns the port in it.
+func (p *proc) listeningPort(t *testing.T) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := listeningAddr.FindStringSubmatch(p.logs.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("%s exited (%v) before listening:\n%s", p.name, err, p.logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not say where it listens within 30s:\n%s", p.name, p.logs.String())
+		}
+	}
 }
 
 // stop sends SIGTERM to each service and checks that it exits 0 in time:
@@ -237,7 +264,7 @@ func (s *Stack) Restart(t *testing.T, name string) {
 	if last == nil {
 		t.Fatalf("restart %s: it never ran in this stack", name)
 	}
-	s.start(t, name, last.env)
+	s.start(t, name, last.env) // on the port it had
 	waitReady(t, name, s.url(name)+"/readyz")
 }
 
@@ -338,4 +365,50 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// watchStored subscribes to the worker's tech.created events (the worker
+// publishes them after committing the rows and invalidating the cache) and
+// returns a function that waits, 20 seconds at most, until the tech with
+// the given id was announced. Call it before posting.
+func (s *Stack) watchStored(t *testing.T) func(id string) techlist.Tech {
+	t.Helper()
+	rdb := redis.NewClient(redis.Config{Addrs: strings.Split(s.Env("api-server", "REDIS_ADDRS"), ",")})
+	t.Cleanup(func() { rdb.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	sub, err := redis.SubscribeEvents(ctx, rdb, redis.EventsChannel(s.Env("api-server", "REDIS_CHANNEL")))
+	if err != nil {
+		cancel()
+		t.Fatalf("subscribe to the events: %v", err)
+	}
+	var mu sync.Mutex
+	seen := map[string]techlist.Tech{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			ev, err := sub.Receive(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				mu.Lock()
+				seen[ev.Tech.ID] = ev.Tech
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); sub.Close(); <-done })
+	return func(id string) techlist.Tech {
+		t.Helper()
+		var tech techlist.Tech
+		eventually(t, "tech.created for "+id, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			var ok bool
+			tech, ok = seen[id]
+			return ok
+		})
+		return tech
+	}
 }
