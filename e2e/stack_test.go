@@ -138,7 +138,7 @@ func startStack(t *testing.T, extra map[string]string) *Stack {
 // process's PORT, so Restart binds the same one again.
 func (s *Stack) start(t *testing.T, name string, env []string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name))
+	cmd := exec.Command(filepath.Join(binDir, binaryOf(name)))
 	cmd.Env = env
 	cmd.Dir = t.TempDir() // no stray .env is read
 	logs := &syncBuffer{}
@@ -156,6 +156,35 @@ func (s *Stack) start(t *testing.T, name string, env []string) string {
 		}
 	}
 	return "http://127.0.0.1:" + port
+}
+
+// binaryOf returns the program a service name runs: a replica is named
+// like "api-server#2".
+func binaryOf(name string) string {
+	bin, _, _ := strings.Cut(name, "#")
+	return bin
+}
+
+// StartReplica starts another process of service kind (api-server or
+// worker-server) with the environment the first one has, on a port of its
+// own, and returns its base URL. It is stopped (and must exit 0) at the end.
+func (s *Stack) StartReplica(t *testing.T, kind string) string {
+	t.Helper()
+	first := s.running(t, kind)
+	n := 2
+	for s.procs[fmt.Sprintf("%s#%d", kind, n)] != nil {
+		n++
+	}
+	env := append([]string(nil), first.env...)
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "PORT=") {
+			env[i] = "PORT=0"
+		}
+	}
+	name := fmt.Sprintf("%s#%d", kind, n)
+	url := s.start(t, name, env)
+	waitReady(t, name, url+"/readyz")
+	return url
 }
 
 var listeningAddr = regexp.MustCompile(`listening.*addr["=:]+[^\s"]*:(\d+)`)
@@ -184,11 +213,17 @@ func (p *proc) listeningPort(t *testing.T) string {
 // stop sends SIGTERM to each service and checks that it exits 0 in time:
 // the graceful shutdown every service promises.
 func (s *Stack) stop(t *testing.T) {
-	for _, name := range []string{"client-app", "api-server", "worker-server"} {
-		p, ok := s.procs[name]
-		if !ok {
-			continue
+	// Front to back: pages, then the API, then the workers; replicas too.
+	var names []string
+	for _, kind := range []string{"client-app", "api-server", "worker-server"} {
+		for name := range s.procs {
+			if binaryOf(name) == kind {
+				names = append(names, name)
+			}
 		}
+	}
+	for _, name := range names {
+		p := s.procs[name]
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-p.done:
