@@ -105,9 +105,24 @@ func (s *Store) Insert(ctx context.Context, techs []techlist.Tech) ([]techlist.T
 		args = append(args, t.ID, t.Text, string(t.Priority), t.SubmittedAt.UTC(), t.CreatedAt.UTC())
 		ids = append(ids, t.ID)
 	}
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+	res, err := tx.ExecContext(ctx, q.String(), args...)
+	if err != nil {
 		return nil, fmt.Errorf("insert %d techs: %w", len(techs), err)
 	}
+	if n, err := res.RowsAffected(); err == nil && n == int64(len(techs)) {
+		// Every row is new, so the rows as stored are the ones given.
+		if err := tx.Commit(); err != nil {
+			return nil, fmt.Errorf("insert techs: commit: %w", err)
+		}
+		stored := make([]techlist.Tech, len(techs))
+		for i, t := range techs {
+			stored[i] = t
+			stored[i].CreatedAt = t.CreatedAt.UTC().Truncate(time.Microsecond)
+			stored[i].SubmittedAt = t.SubmittedAt.UTC().Truncate(time.Microsecond)
+		}
+		return stored, nil
+	}
+	// Some ids were there already: read back what is stored for them.
 	sel := "SELECT id, text, priority, submitted_at, created_at FROM `" + s.table + "` WHERE id IN (?" + strings.Repeat(",?", len(ids)-1) + ") ORDER BY id"
 	var stored []techlist.Tech
 	if err := tx.SelectContext(ctx, &stored, sel, ids...); err != nil {

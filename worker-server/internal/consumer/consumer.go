@@ -54,6 +54,7 @@ type Config struct {
 	Concurrency int           // tasks running at once
 	BatchSize   int           // rows per INSERT at most
 	BatchWait   time.Duration // how long a row may wait for its batch to fill
+	Flushers    int           // batches being stored at once (at least 1)
 	// DrainTimeout bounds the work after Run's context ends: finishing the
 	// running tasks and storing their rows.
 	DrainTimeout time.Duration
@@ -169,17 +170,39 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// batch collects results and flushes them by size, or BatchWait after the
-// first of a batch arrived, whichever is first; and once more at the end.
+// batch collects results into batches, closed by size or BatchWait after
+// the first of a batch arrived, whichever is first, and once more at the
+// end. Up to Flushers batches are stored at once, so the next batch fills
+// while the last one commits.
 func (c *Consumer) batch(ctx context.Context, results <-chan result) {
+	full := make(chan []result)
+	var flushers sync.WaitGroup
+	for range max(c.cfg.Flushers, 1) {
+		flushers.Add(1)
+		go func() {
+			defer flushers.Done()
+			for b := range full {
+				c.flush(ctx, b)
+			}
+		}()
+	}
+	defer flushers.Wait()
+	defer close(full)
+
 	batch := make([]result, 0, c.cfg.BatchSize)
+	send := func() {
+		if len(batch) > 0 {
+			full <- batch
+			batch = make([]result, 0, c.cfg.BatchSize)
+		}
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
 		select {
 		case r, ok := <-results:
 			if !ok {
-				c.flush(ctx, batch)
+				send()
 				return
 			}
 			if len(batch) == 0 {
@@ -188,12 +211,10 @@ func (c *Consumer) batch(ctx context.Context, results <-chan result) {
 			batch = append(batch, r)
 			if len(batch) >= c.cfg.BatchSize {
 				timer.Stop()
-				c.flush(ctx, batch)
-				batch = batch[:0]
+				send()
 			}
 		case <-timer.C:
-			c.flush(ctx, batch)
-			batch = batch[:0]
+			send()
 		}
 	}
 }
@@ -242,20 +263,32 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 		ids[i] = r.tech.ID
 		deliveries[i] = r.delivery
 	}
-	if err := c.src.Ack(ctx, deliveries...); err != nil {
-		c.logger.Warn("ack failed; the messages may be delivered again (nothing is stored twice)", "rows", len(batch), "err", err)
-	}
-	// The rows are committed; a cache that cannot be invalidated now is
-	// stale for at most its TTL, so these failures are logged, not retried.
+	// The rows are committed. Acknowledging and clearing the pending marks
+	// run beside the invalidation; the event goes out only after the
+	// invalidation, so whoever reacts to it reads the new list. A cache
+	// that cannot be invalidated now is stale for at most its TTL, so these
+	// failures are logged, not retried.
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := c.src.Ack(ctx, deliveries...); err != nil {
+			c.logger.Warn("ack failed; the messages may be delivered again (nothing is stored twice)", "rows", len(batch), "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := c.cache.ClearPending(ctx, ids...); err != nil {
+			c.logger.Warn("clearing pending marks failed", "err", err)
+		}
+	}()
 	if err := c.cache.InvalidateLists(ctx); err != nil {
 		c.logger.Warn("cache invalidation failed; lists may be stale until the cache TTL", "err", err)
-	}
-	if err := c.cache.ClearPending(ctx, ids...); err != nil {
-		c.logger.Warn("clearing pending marks failed", "err", err)
 	}
 	if err := c.events.PublishCreated(ctx, stored); err != nil {
 		c.logger.Warn("publishing tech.created events failed", "err", err)
 	}
+	wg.Wait()
 	c.logger.Debug("stored a batch", "rows", len(batch))
 	// One line per record, with the id of the request that submitted it,
 	// so a tech can be followed from the client-app to here.
