@@ -66,6 +66,8 @@ func readSettings(env *config.Env) settings {
 		channel:        env.String("REDIS_CHANNEL", "channel1"),
 		cachePrefix:    env.String("REDIS_CACHE", "techlist"),
 		cacheTTL:       env.Duration("CACHE_TTL", time.Minute),
+		localTTL:       env.Duration("LOCAL_CACHE_TTL", time.Second),
+		localEntries:   env.Int("LOCAL_CACHE_ENTRIES", 1000, 1, 1_000_000),
 		queueMode:      env.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams"),
 		streamMaxLen:   int64(env.Int("STREAM_MAX_LEN", 1_000_000, 1, 1<<40)),
 		idempotencyTTL: env.Duration("IDEMPOTENCY_TTL", 24*time.Hour),

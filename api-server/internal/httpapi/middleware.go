@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -20,12 +21,16 @@ import (
 // It is kept where chi's middleware.GetReqID finds it, and goes into the
 // envelope so the worker logs it too.
 func requestID(next http.Handler) http.Handler {
+	// A random prefix per process and a counter: unique, and cheap enough
+	// for every request (chi's middleware.RequestID does the same).
+	b := make([]byte, 6)
+	rand.Read(b)
+	prefix := hex.EncodeToString(b) + "-"
+	var n atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if !techlist.ValidRequestID(id) {
-			b := make([]byte, 8)
-			rand.Read(b)
-			id = hex.EncodeToString(b)
+			id = prefix + strconv.FormatUint(n.Add(1), 10)
 		}
 		ctx := context.WithValue(r.Context(), middleware.RequestIDKey, id)
 		next.ServeHTTP(w, r.WithContext(ctx))
