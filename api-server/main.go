@@ -142,6 +142,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var local *cacheaside.Local
 	if cfg.localTTL > 0 {
 		local = cacheaside.NewLocal(cfg.localTTL, cfg.localEntries)
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "api_cache_local_hits_total", Help: "List reads answered by the in-process tier (also counted as HIT).",
+		}, func() float64 { return float64(local.Hits()) }))
 		watchDone := make(chan struct{})
 		go func() {
 			defer close(watchDone)

@@ -27,6 +27,7 @@ type Local struct {
 	now        func() time.Time
 
 	gen     atomic.Uint64
+	hits    atomic.Uint64
 	mu      sync.RWMutex
 	entries map[string]localEntry
 }
@@ -52,8 +53,12 @@ func (l *Local) Get(field string) ([]byte, bool) {
 	if !ok || l.now().After(e.expires) {
 		return nil, false
 	}
+	l.hits.Add(1)
 	return e.val, true
 }
+
+// Hits returns how many reads the tier answered.
+func (l *Local) Hits() uint64 { return l.hits.Load() }
 
 // Set keeps val for field unless the tier was invalidated since gen.
 func (l *Local) Set(field string, val []byte, gen uint64) {
