@@ -2,7 +2,7 @@
 # Needs Go; `make css` also needs Node.js and npm; `make up` needs Docker.
 
 SERVICES   := api-server worker-server client-app
-MODULES    := techlist api-server worker-server client-app e2e devstack
+MODULES    := techlist api-server worker-server client-app e2e devstack bench
 PACKAGES   := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 STATICCHECK_VERSION := v0.8.2
 COMPOSE    ?= docker compose
@@ -24,9 +24,12 @@ build:
 test:
 	go test -race -count=1 $(GOTESTFLAGS) $(PACKAGES)
 
-## bench: the Go micro-benchmarks of the hot paths
+## bench: the Go micro-benchmarks of the hot paths, then the harness (bench/): the built services
+## on the real Redis and MySQL against baselines measured in the same run; one table, also written
+## to bench/results/latest.json and latest.md (BENCHFLAGS=-quick for a short smoke run)
 bench:
 	go test -run='^$$' -bench=. -benchmem $(PACKAGES)
+	go run ./bench $(BENCHFLAGS)
 
 ## lint: gofmt, go vet and staticcheck
 lint:

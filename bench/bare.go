@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+// The bare baseline is this program again, run as its own process (like
+// the api-server it is set against) with -serve-bare: a plain net/http
+// server answering every request with one fixed status, content type,
+// Location and body, after reading the request body.
+
+type bareConfig struct {
+	status      *int
+	contentType *string
+	location    *string
+	bodyFile    *string
+}
+
+func bareFlags(flags *flag.FlagSet) bareConfig {
+	return bareConfig{
+		status:      flags.Int("bare-status", http.StatusOK, "internal: the bare server's status"),
+		contentType: flags.String("bare-content-type", "application/json", "internal: the bare server's Content-Type"),
+		location:    flags.String("bare-location", "", "internal: the bare server's Location header, if any"),
+		bodyFile:    flags.String("bare-body", "", "internal: file holding the bare server's body"),
+	}
+}
+
+// serveBare serves on PORT until ctx ends (SIGTERM), then shuts down.
+func serveBare(ctx context.Context, cfg bareConfig) error {
+	body, err := os.ReadFile(*cfg.bodyFile)
+	if err != nil {
+		return err
+	}
+	status, contentType, location := *cfg.status, *cfg.contentType, *cfg.location
+	length := strconv.Itoa(len(body))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Content-Length", length)
+		if location != "" {
+			h.Set("Location", location)
+		}
+		w.WriteHeader(status)
+		w.Write(body)
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// startBare starts a bare server answering status with body (and location,
+// when not empty), and waits until it answers.
+func (w *world) startBare(ctx context.Context, name string, status int, body []byte, location string) (*process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(w.tmp, "bare-body-")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(body); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	args := []string{"-serve-bare", "-bare-status", strconv.Itoa(status), "-bare-body", f.Name(), "-bare-location", location}
+	p, err := w.start(name, self, args, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitAnswers(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// waitAnswers polls the process until it answers anything over HTTP.
+func waitAnswers(ctx context.Context, p *process) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not answering after 10s; its log ends:\n%s", p.name, p.logTail())
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before it answered (%v); its log ends:\n%s", p.name, p.err, p.logTail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/mysql"
+)
+
+// streamPayloadField is the field of a stream entry holding the envelope,
+// as redis.StreamPublisher writes it (checked by a test).
+const streamPayloadField = "envelope"
+
+// drain is the streams half of target 4: a worker started on a backlog of
+// drainRows envelopes, against a plain batched-insert loop writing as many
+// rows to the same database, in interleaved pairs. Each side gets a fresh
+// table of the same schema.
+func (b *bench) drain(ctx context.Context) ([]Row, error) {
+	var ours, base []float64
+	for i := range b.o.reps {
+		sides := []func(context.Context, int) (float64, error){b.drainOnce, b.insertLoop}
+		if i%2 == 1 {
+			sides[0], sides[1] = sides[1], sides[0]
+		}
+		got := map[bool]float64{}
+		for j, side := range sides {
+			rate, err := side(ctx, i+1)
+			if err != nil {
+				return nil, err
+			}
+			got[(j == 0) == (i%2 == 0)] = rate
+		}
+		ours, base = append(ours, got[true]), append(base, got[false])
+		b.logf("drain, pair %d: worker %.0f rows/s, batched inserts %.0f rows/s", i+1, got[true], got[false])
+	}
+	row := pairRow(fmt.Sprintf("worker drain, streams, %s-envelope backlog", thousands(b.o.drainRows)), "rows/s", ours, base, atLeastRatio(0.5)).
+		note("from the worker's start until its %d rows are stored (worker_messages_total{result=\"stored\"}, then checked with COUNT(*)); the envelopes were added with pipelined XADDs before it started; BATCH_SIZE and the rest at their defaults, TASK_COST=0",
+			b.o.drainRows).
+		note("baseline: the same number of rows written by one connection in %d-row multi-row INSERTs, one transaction each, to a fresh table of the same schema", b.o.batchRows)
+	return []Row{row}, nil
+}
+
+// drainOnce fills a stream of its own and times a streams-mode worker
+// storing all of it into a fresh table.
+func (b *bench) drainOnce(ctx context.Context, n int) (float64, error) {
+	stream := fmt.Sprintf("%s-drain-%d", b.w.names, n)
+	cfg := b.w.mysql
+	cfg.Table = fmt.Sprintf("drain_%d", n)
+	if err := mysql.Migrate(ctx, cfg); err != nil {
+		return 0, err
+	}
+	defer b.dropTable(cfg.Table)
+	defer deleteKeys(context.WithoutCancel(ctx), b.w.rdb, stream+"*")
+	if err := b.backlog(ctx, stream, b.o.drainRows); err != nil {
+		return 0, err
+	}
+	env := b.w.serviceEnv(map[string]string{
+		"QUEUE_MODE": "streams", "REDIS_CHANNEL": stream, "REDIS_CACHE": stream, "MYSQL_TABLE": cfg.Table,
+	})
+	start := time.Now()
+	p, err := b.w.start(fmt.Sprintf("worker-server-streams-%d", n), filepath.Join(b.w.tmp, "bin", "worker-server"), nil, env)
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	want := float64(b.o.drainRows)
+	deadline := start.Add(5 * time.Minute)
+	var elapsed time.Duration
+	for {
+		stored, err := p.metric(ctx, `worker_messages_total{result="stored"}`)
+		if err == nil && stored >= want {
+			elapsed = time.Since(start)
+			break
+		}
+		select {
+		case <-p.done:
+			return 0, fmt.Errorf("%s exited while draining (%v); its log ends:\n%s", p.name, p.err, p.logTail())
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%s stored fewer than %d rows in 5 minutes", p.name, b.o.drainRows)
+		}
+	}
+	if got, err := b.waitRows(ctx, cfg.Table, b.o.drainRows, 10*time.Second); err != nil {
+		return 0, err
+	} else if got != b.o.drainRows {
+		return 0, fmt.Errorf("%s reported %d rows stored, the table holds %d", p.name, b.o.drainRows, got)
+	}
+	if peak, err := p.peakRSS(); err == nil {
+		b.drainPeaks = append(b.drainPeaks, peak)
+	}
+	if err := p.stop(); err != nil {
+		return 0, err
+	}
+	return float64(b.o.drainRows) / elapsed.Seconds(), nil
+}
+
+// backlog adds n envelopes to stream, a thousand per pipeline.
+func (b *bench) backlog(ctx context.Context, stream string, n int) error {
+	now := time.Now()
+	for done := 0; done < n; {
+		k := min(1000, n-done)
+		_, err := b.w.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for j := range k {
+				payload, err := techlist.NewEnvelope(newID(), fmt.Sprintf("backlog tech %d", done+j), now).Encode()
+				if err != nil {
+					return err
+				}
+				p.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{streamPayloadField, payload}})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("fill stream %s: %w", stream, err)
+		}
+		done += k
+	}
+	return nil
+}
+
+// insertLoop is the baseline: drainRows rows written to a fresh table by
+// one connection, batchRows per multi-row INSERT, one transaction each.
+func (b *bench) insertLoop(ctx context.Context, n int) (float64, error) {
+	cfg := b.w.mysql
+	cfg.Table = fmt.Sprintf("base_%d", n)
+	if err := mysql.Migrate(ctx, cfg); err != nil {
+		return 0, err
+	}
+	defer b.dropTable(cfg.Table)
+	now := mysql.Now()
+	rows := make([]techlist.Tech, b.o.drainRows)
+	for i := range rows {
+		rows[i] = techlist.Tech{ID: newID(), Text: fmt.Sprintf("backlog tech %d", i), Priority: techlist.PriorityMedium,
+			SubmittedAt: now, CreatedAt: now}
+	}
+	conn, err := b.w.db.Connx(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	insert := func(k int) string {
+		return "INSERT INTO `" + cfg.Table + "` (id, text, priority, submitted_at, created_at) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?,?,?,?,?),", k), ",")
+	}
+	full := insert(b.o.batchRows)
+	start := time.Now()
+	for from := 0; from < len(rows); from += b.o.batchRows {
+		batch := rows[from:min(from+b.o.batchRows, len(rows))]
+		q := full
+		if len(batch) < b.o.batchRows {
+			q = insert(len(batch))
+		}
+		args := make([]any, 0, 5*len(batch))
+		for _, t := range batch {
+			args = append(args, t.ID, t.Text, string(t.Priority), t.SubmittedAt, t.CreatedAt)
+		}
+		tx, err := conn.BeginTxx(ctx, nil)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			tx.Rollback()
+			return 0, fmt.Errorf("batched insert: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, fmt.Errorf("batched insert: commit: %w", err)
+		}
+	}
+	elapsed := time.Since(start)
+	if got, err := b.countRows(ctx, cfg.Table); err != nil {
+		return 0, err
+	} else if got != len(rows) {
+		return 0, fmt.Errorf("batched insert: %d rows in %s, want %d", got, cfg.Table, len(rows))
+	}
+	return float64(len(rows)) / elapsed.Seconds(), nil
+}
+
+func (b *bench) dropTable(table string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, t := range []string{table, table + "_schema_migrations"} {
+		if _, err := b.w.db.ExecContext(ctx, "DROP TABLE IF EXISTS `"+t+"`"); err != nil {
+			b.logf("drop table %s: %v", t, err)
+		}
+	}
+}
+
+// memory is target 6: the peak resident set size (VmHWM) of each service
+// process, read at the end, after everything above.
+func (b *bench) memory() ([]Row, error) {
+	const mb = 1 << 20
+	var rows []Row
+	for _, p := range []*process{b.api, b.worker} {
+		peak, err := p.peakRSS()
+		if err != nil {
+			return nil, err
+		}
+		what := p.name
+		if p == b.worker {
+			what += " (pubsub)"
+		}
+		rows = append(rows, ownRow(what+" peak RSS (VmHWM)", "MB", float64(peak)/mb, below(64)).
+			note("the process that served every scenario above, read at the end"))
+	}
+	if len(b.drainPeaks) > 0 {
+		peak := b.drainPeaks[0]
+		for _, p := range b.drainPeaks {
+			peak = max(peak, p)
+		}
+		rows = append(rows, ownRow("worker-server (streams drain) peak RSS (VmHWM)", "MB", float64(peak)/mb, below(64)).
+			note("the largest of the %d streams-mode workers, each read when its backlog was stored", len(b.drainPeaks)))
+	}
+	return rows, nil
+}
+
+// thousands writes n with commas: 100000 is "100,000".
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

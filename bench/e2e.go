@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"sync"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/techlist/techlist/redis"
+)
+
+// endToEnd is target 5: POSTs at a constant rate, and for each accepted
+// one the time from sending it to its tech.created event, which the worker
+// publishes right after the row is committed (and the list cache
+// invalidated), so the row is visible from then on.
+func (b *bench) endToEnd(ctx context.Context) ([]Row, error) {
+	sub, err := redis.SubscribeEvents(ctx, b.w.rdb, redis.EventsChannel(b.w.names))
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Close()
+	var mu sync.Mutex
+	seen := map[string]time.Time{}
+	recvCtx, stopRecv := context.WithCancel(ctx)
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		for {
+			ev, err := sub.Receive(recvCtx)
+			at := time.Now()
+			if err != nil {
+				if recvCtx.Err() != nil {
+					return
+				}
+				var bad *redis.BadEventError
+				if !errors.As(err, &bad) {
+					time.Sleep(10 * time.Millisecond) // the next Receive reconnects
+				}
+				continue
+			}
+			mu.Lock()
+			seen[ev.Tech.ID] = at
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		stopRecv()
+		<-recvDone
+	}()
+
+	var p50s, p99s []float64
+	var notes []string
+	var problems []string
+	for rep := range b.o.e2eReps {
+		run, err := b.e2eRun(ctx, &mu, seen)
+		if err != nil {
+			return nil, err
+		}
+		p50s, p99s = append(p50s, run.p50), append(p99s, run.p99)
+		notes = append(notes, run.note(rep+1))
+		problems = append(problems, run.problems()...)
+		b.logf("end to end, run %d: p50 %.2f ms, p99 %.2f ms, %d/%d events", rep+1, run.p50, run.p99, run.matched, run.accepted)
+	}
+	what := fmt.Sprintf("end to end at %d POST/s, POST sent to tech.created", b.o.e2eRate)
+	p50 := ownRow(what+", p50", "ms", median(p50s), below(10))
+	p99 := ownRow(what+", p99", "ms", median(p99s), below(50))
+	for _, n := range notes {
+		p50 = p50.note("%s", n)
+	}
+	if b.o.e2eReps > 1 {
+		p50 = p50.note("the figures are the medians of the runs' percentiles")
+		p50.Samples, p99.Samples = &Samples{Ours: p50s}, &Samples{Ours: p99s}
+	}
+	p99 = p99.note("the runs are described under the p50 row")
+	for _, pr := range problems {
+		p50, p99 = p50.problem("%s", pr), p99.problem("%s", pr)
+	}
+	return []Row{p50, p99}, nil
+}
+
+type e2eRun struct {
+	sent, accepted, matched int
+	failed                  map[string]int
+	rate                    float64 // achieved POSTs per second
+	p50, p90, p99, max      float64 // sent to event, ms
+	postP50, postP99        float64 // POST latency, ms
+}
+
+func (r e2eRun) note(n int) string {
+	return fmt.Sprintf("run %d: %d POSTs sent at %.0f/s, %d accepted, %d events matched; sent to event p50 %.2f, p90 %.2f, p99 %.2f, max %.2f ms; POST answered p50 %.2f, p99 %.2f ms",
+		n, r.sent, r.rate, r.accepted, r.matched, r.p50, r.p90, r.p99, r.max, r.postP50, r.postP99)
+}
+
+func (r e2eRun) problems() []string {
+	var out []string
+	if r.accepted < r.sent {
+		out = append(out, fmt.Sprintf("%d of %d POSTs not accepted (%v)", r.sent-r.accepted, r.sent, r.failed))
+	}
+	if r.matched < r.accepted {
+		out = append(out, fmt.Sprintf("%d of %d accepted techs had no tech.created event within 10 s", r.accepted-r.matched, r.accepted))
+	}
+	return out
+}
+
+// e2eRun sends POSTs at e2eRate for the warm-up, not counted, then for
+// e2eDuration, and matches the ids of the latter (from the Location
+// header) with the events seen.
+func (b *bench) e2eRun(ctx context.Context, mu *sync.Mutex, seen map[string]time.Time) (e2eRun, error) {
+	target := vegeta.Target{Method: http.MethodPost, URL: b.api.url + "/api/v1/techs",
+		Body: []byte(`{"text":"end to end"}`), Header: http.Header{"Content-Type": {"application/json"}}}
+	attack := func(d time.Duration, each func(*vegeta.Result)) {
+		atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second), vegeta.Workers(20))
+		stop := context.AfterFunc(ctx, func() { atk.Stop() })
+		defer stop()
+		for res := range atk.Attack(vegeta.NewStaticTargeter(target), vegeta.Rate{Freq: b.o.e2eRate, Per: time.Second}, d, "") {
+			each(res)
+		}
+	}
+	if b.o.warmup > 0 {
+		attack(b.o.warmup, func(*vegeta.Result) {})
+	}
+	run := e2eRun{failed: map[string]int{}}
+	sentAt := map[string]time.Time{}
+	var postLat []float64
+	var first, last time.Time
+	attack(b.o.e2eDuration, func(res *vegeta.Result) {
+		run.sent++
+		if first.IsZero() || res.Timestamp.Before(first) {
+			first = res.Timestamp
+		}
+		if res.Timestamp.After(last) {
+			last = res.Timestamp
+		}
+		postLat = append(postLat, millis(res.Latency))
+		switch {
+		case res.Code == http.StatusAccepted:
+			run.accepted++
+			sentAt[path.Base(res.Headers.Get("Location"))] = res.Timestamp
+		case res.Code != 0:
+			run.failed[fmt.Sprintf("status %d", res.Code)]++
+		default:
+			run.failed[shortError(res.Error)]++
+		}
+	})
+	if err := ctx.Err(); err != nil {
+		return run, err
+	}
+	if span := last.Sub(first).Seconds(); span > 0 {
+		run.rate = float64(run.sent-1) / span
+	}
+	// Wait for the stragglers' events, 10 seconds at most.
+	deadline := time.Now().Add(10 * time.Second)
+	var lat []float64
+	for {
+		lat = lat[:0]
+		mu.Lock()
+		for id, at := range sentAt {
+			if got, ok := seen[id]; ok {
+				lat = append(lat, millis(got.Sub(at)))
+			}
+		}
+		mu.Unlock()
+		if len(lat) == len(sentAt) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	run.matched = len(lat)
+	run.p50, run.p90, run.p99, run.max = percentile(lat, 50), percentile(lat, 90), percentile(lat, 99), percentile(lat, 100)
+	run.postP50, run.postP99 = percentile(postLat, 50), percentile(postLat, 99)
+	return run, nil
+}

@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/mysql"
+	"github.com/techlist/techlist/redis"
+)
+
+// bench is one run: its options, its world, and the stack the scenarios
+// share (an api-server and a worker-server in pubsub mode).
+type bench struct {
+	o      options
+	w      *world
+	gen    loadGen
+	logf   func(string, ...any)
+	api    *process
+	worker *process
+	// drainPeaks are the VmHWM of the streams-mode workers, in bytes.
+	drainPeaks []int64
+}
+
+// startStack fills the table with seedRows techs and starts the worker and
+// the api-server with every setting at its default but TASK_COST=0.
+func (b *bench) startStack(ctx context.Context) error {
+	store := mysql.NewStore(b.w.db, b.w.mysql.Table)
+	now := mysql.Now()
+	for done := 0; done < b.o.seedRows; {
+		n := min(500, b.o.seedRows-done)
+		batch := make([]techlist.Tech, n)
+		for i := range batch {
+			batch[i] = techlist.Tech{ID: newID(), Text: fmt.Sprintf("seeded tech %d", done+i),
+				Priority:    []techlist.Priority{techlist.PriorityLow, techlist.PriorityMedium, techlist.PriorityHigh}[i%3],
+				SubmittedAt: now, CreatedAt: now}
+		}
+		if _, err := store.Insert(ctx, batch); err != nil {
+			return fmt.Errorf("seed the table: %w", err)
+		}
+		done += n
+	}
+	var err error
+	if b.worker, err = b.w.service(ctx, "worker-server", "worker-server", b.w.serviceEnv(nil)); err != nil {
+		return err
+	}
+	if b.api, err = b.w.service(ctx, "api-server", "api-server", b.w.serviceEnv(nil)); err != nil {
+		return err
+	}
+	b.logf("stack up: api-server %s, worker-server %s (pubsub), %d techs in the table", b.api.url, b.worker.url, b.o.seedRows)
+	return nil
+}
+
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		panic(err) // only when the system's random source fails
+	}
+	return id.String()
+}
+
+// pairResult holds the interleaved measurements of our server and its baseline.
+type pairResult struct {
+	ours, base         []float64 // answers per second
+	oursRuns, baseRuns []throughput
+	warmFailures       int // failed requests of our server during warm-ups
+}
+
+// pairs measures ours and base reps times each, in interleaved pairs
+// whose order alternates (ours first, then base first), each measurement
+// after a warm-up of its own.
+func (b *bench) pairs(ctx context.Context, name string, ours, base request) (pairResult, error) {
+	var res pairResult
+	for i := range b.o.reps {
+		order := []bool{true, false}
+		if i%2 == 1 {
+			order = []bool{false, true}
+		}
+		for _, isOurs := range order {
+			req, who := base, "baseline"
+			if isOurs {
+				req, who = ours, "ours"
+			}
+			if b.o.warmup > 0 {
+				warm, err := b.gen.Closed(ctx, req, b.o.conns, b.o.warmup)
+				if err != nil {
+					return res, err
+				}
+				if isOurs {
+					res.warmFailures += warm.failures()
+				}
+			}
+			t, err := b.gen.Closed(ctx, req, b.o.conns, b.o.duration)
+			if err != nil {
+				return res, err
+			}
+			b.logf("%s, %s, pair %d: %.0f/s (%d requests, %d failed)", name, who, i+1, t.Rate(), t.Requests, t.failures())
+			if isOurs {
+				res.ours, res.oursRuns = append(res.ours, t.Rate()), append(res.oursRuns, t)
+			} else {
+				res.base, res.baseRuns = append(res.base, t.Rate()), append(res.baseRuns, t)
+			}
+		}
+	}
+	return res, nil
+}
+
+func failureNotes(runs []throughput) (int, string) {
+	total := 0
+	kinds := map[string]int{}
+	for _, t := range runs {
+		total += t.failures()
+		for k, n := range t.Failed {
+			kinds[k] += n
+		}
+	}
+	var parts []string
+	for k, n := range kinds {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, n))
+	}
+	slices.Sort(parts)
+	return total, strings.Join(parts, ", ")
+}
+
+// readCached is target 1: the cached first page against a bare server
+// serving the same bytes.
+func (b *bench) readCached(ctx context.Context) ([]Row, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	url := b.api.url + "/api/v1/techs"
+	var body []byte
+	var xcache string
+	for range 2 { // the first read fills the cache
+		var err error
+		if _, xcache, body, err = timedGet(ctx, client, url); err != nil {
+			return nil, err
+		}
+	}
+	if xcache != "HIT" {
+		return nil, fmt.Errorf("the second read of %s was X-Cache %q, want HIT", url, xcache)
+	}
+	bare, err := b.w.startBare(ctx, "bare-get", http.StatusOK, body, "")
+	if err != nil {
+		return nil, err
+	}
+	defer bare.stop()
+	res, err := b.pairs(ctx, "GET cached",
+		request{method: http.MethodGet, url: url, want: http.StatusOK},
+		request{method: http.MethodGet, url: bare.url + "/api/v1/techs", want: http.StatusOK})
+	if err != nil {
+		return nil, err
+	}
+	row := pairRow("GET /api/v1/techs, cached first page", "req/s", res.ours, res.base, atLeastRatio(0.8)).
+		note("first page of 50 techs, %d bytes; the bare net/http server serves the same bytes", len(body))
+	if failed, kinds := failureNotes(res.oursRuns); failed+res.warmFailures > 0 {
+		row = row.problem("%d failed requests (%s)", failed+res.warmFailures, kinds)
+	}
+	xc := map[string]int{}
+	for _, t := range res.oursRuns {
+		for k, n := range t.XCache {
+			xc[k] += n
+		}
+	}
+	if len(xc) > 0 {
+		row = row.note("X-Cache of the measured answers: %s", describeCounts(xc, 1))
+	}
+	return []Row{row}, nil
+}
+
+// timedGet reads url to the end and returns how long that took, the
+// X-Cache header and the body. A status other than 200 is an error.
+func timedGet(ctx context.Context, client *http.Client, url string) (time.Duration, string, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, "", nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	return elapsed, resp.Header.Get("X-Cache"), body, nil
+}
+
+// missMaker forces the next list read to miss every cache tier: it drops
+// the Redis pages the way the worker does (the generation bumped, the hash
+// deleted) and, for an api-server keeping pages in process, announces a
+// tech.created event on the events channel, as the worker does after a
+// commit; the event names a tech that was never stored.
+type missMaker struct {
+	w     *world
+	cache *redis.Cache
+	event []byte
+}
+
+func newMissMaker(w *world) (*missMaker, error) {
+	now := time.Now().UTC()
+	ev, err := json.Marshal(techlist.Event{Type: techlist.EventTechCreated, Tech: techlist.Tech{
+		ID: newID(), Text: "cache buster", Priority: techlist.PriorityLow, CreatedAt: now, SubmittedAt: now}})
+	if err != nil {
+		return nil, err
+	}
+	return &missMaker{w: w, cache: redis.NewCache(w.rdb, w.names, time.Minute), event: ev}, nil
+}
+
+func (m *missMaker) invalidate(ctx context.Context) error {
+	if err := m.cache.InvalidateLists(ctx); err != nil {
+		return err
+	}
+	if err := m.w.rdb.Publish(ctx, redis.EventsChannel(m.w.names), m.event).Err(); err != nil {
+		return fmt.Errorf("publish an event: %w", err)
+	}
+	// The event reaches the api-server asynchronously; a read that still
+	// finds the page is retried (see miss).
+	time.Sleep(2 * time.Millisecond)
+	return nil
+}
+
+// miss reads url after invalidating, until the read is a MISS (at most 20
+// tries), and returns its latency and how many reads were not misses.
+func (m *missMaker) miss(ctx context.Context, client *http.Client, url string) (time.Duration, int, error) {
+	for tries := 0; tries < 20; tries++ {
+		if err := m.invalidate(ctx); err != nil {
+			return 0, tries, err
+		}
+		d, xcache, _, err := timedGet(ctx, client, url)
+		if err != nil {
+			return 0, tries, err
+		}
+		if xcache == "MISS" {
+			return d, tries, nil
+		}
+	}
+	return 0, 20, fmt.Errorf("GET %s: no MISS after 20 invalidations", url)
+}
+
+// readMiss is target 2: sequential reads that miss against reads that hit,
+// in interleaved rounds; then the commands a miss costs, counted by
+// proxies in front of MySQL and Redis for a second api-server.
+func (b *bench) readMiss(ctx context.Context) ([]Row, error) {
+	mm, err := newMissMaker(b.w)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	url := b.api.url + "/api/v1/techs"
+	var hits, misses []time.Duration
+	var roundHit, roundMiss, roundRatio []float64
+	notHits, retries := 0, 0
+	for r := range b.o.missRounds {
+		var h, m []time.Duration
+		doHits := func() error {
+			if _, _, _, err := timedGet(ctx, client, url); err != nil { // fills the cache if it was not
+				return err
+			}
+			for range b.o.missPer {
+				d, xcache, _, err := timedGet(ctx, client, url)
+				if err != nil {
+					return err
+				}
+				if xcache != "HIT" {
+					notHits++
+					continue
+				}
+				h = append(h, d)
+			}
+			return nil
+		}
+		doMisses := func() error {
+			for range b.o.missPer {
+				d, tries, err := mm.miss(ctx, client, url)
+				if err != nil {
+					return err
+				}
+				retries += tries
+				m = append(m, d)
+			}
+			return nil
+		}
+		first, second := doHits, doMisses
+		if r%2 == 1 {
+			first, second = doMisses, doHits
+		}
+		if err := first(); err != nil {
+			return nil, err
+		}
+		if err := second(); err != nil {
+			return nil, err
+		}
+		hits, misses = append(hits, h...), append(misses, m...)
+		hitMed, missMed := median(durationsMs(h)), median(durationsMs(m))
+		roundHit, roundMiss, roundRatio = append(roundHit, hitMed), append(roundMiss, missMed), append(roundRatio, missMed/hitMed)
+	}
+	hitMs, missMs := durationsMs(hits), durationsMs(misses)
+	ratio, hitMed := median(roundRatio), median(hitMs)
+	latency := Row{Scenario: "GET /api/v1/techs, miss latency vs hit (sequential)", Unit: "ms",
+		Ours: median(missMs), Baseline: &hitMed, Ratio: &ratio, Target: atMostRatio(2),
+		Samples: &Samples{Ours: roundMiss, Baseline: roundHit, Ratios: roundRatio}}.judge().
+		note("%d misses and %d hits, one at a time over one connection, in %d interleaved rounds; figures are medians of all reads, the ratio the median of the rounds' ratios (samples are per-round medians)",
+			len(misses), len(hits), b.o.missRounds).
+		note("p90: miss %.2f ms, hit %.2f ms", percentile(missMs, 90), percentile(hitMs, 90))
+	if notHits > 0 || retries > 0 {
+		latency = latency.note("%d reads meant as hits were not HIT and were left out; %d invalidated reads were not MISS and were tried again", notHits, retries)
+	}
+	b.logf("miss %.2f ms, hit %.2f ms (medians)", latency.Ours, hitMed)
+
+	counted, err := b.countMiss(ctx, mm)
+	if err != nil {
+		return nil, err
+	}
+	return append([]Row{latency}, counted...), nil
+}
+
+// countMiss starts a second api-server whose MySQL and Redis connections go
+// through counting proxies, forces countMisses misses through it and
+// reports the commands per miss. The proxies see only this api-server's
+// traffic, so other clients of the shared servers do not disturb the count.
+func (b *bench) countMiss(ctx context.Context, mm *missMaker) ([]Row, error) {
+	mysqlProxy, err := newCountingProxy(fmt.Sprintf("%s:%d", b.w.mysql.Host, b.w.mysql.Port), mysqlCommands)
+	if err != nil {
+		return nil, err
+	}
+	defer mysqlProxy.close()
+	if len(b.w.redis.Addrs) != 1 {
+		return nil, fmt.Errorf("counting Redis commands needs one Redis address, not %v", b.w.redis.Addrs)
+	}
+	redisProxy, err := newCountingProxy(b.w.redis.Addrs[0], respCommands)
+	if err != nil {
+		return nil, err
+	}
+	defer redisProxy.close()
+	api, err := b.w.service(ctx, "api-server-counted", "api-server", b.w.serviceEnv(map[string]string{
+		"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": mysqlProxy.port(), "REDIS_ADDRS": redisProxy.addr(),
+	}))
+	if err != nil {
+		return nil, err
+	}
+	defer api.stop()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	url := api.url + "/api/v1/techs"
+	for range 3 { // connections opened, the fill script loaded
+		if _, _, err := mm.miss(ctx, client, url); err != nil {
+			return nil, err
+		}
+	}
+	// Each miss is counted from just before its read to just after: the
+	// invalidation before it also makes the api-server act (it receives
+	// the event), and that is counted apart.
+	n := b.o.countMisses
+	mysqlDelta, redisDelta := map[string]int{}, map[string]int{}
+	mysqlBetween, redisBetween := map[string]int{}, map[string]int{}
+	add := func(into, before, after map[string]int) {
+		for k, v := range delta(before, after) {
+			into[k] += v
+		}
+	}
+	notMiss := 0
+	for misses := 0; misses < n; {
+		m0, r0 := mysqlProxy.snapshot(), redisProxy.snapshot()
+		if err := mm.invalidate(ctx); err != nil {
+			return nil, err
+		}
+		time.Sleep(5 * time.Millisecond) // the api-server has handled the event
+		m1, r1 := mysqlProxy.snapshot(), redisProxy.snapshot()
+		_, xcache, _, err := timedGet(ctx, client, url)
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(5 * time.Millisecond) // the proxies have counted what the read sent
+		m2, r2 := mysqlProxy.snapshot(), redisProxy.snapshot()
+		add(mysqlBetween, m0, m1)
+		add(redisBetween, r0, r1)
+		if xcache != "MISS" {
+			notMiss++
+			if notMiss > 5*n {
+				return nil, fmt.Errorf("GET %s: too many invalidated reads were not MISS", url)
+			}
+			continue
+		}
+		add(mysqlDelta, m1, m2)
+		add(redisDelta, r1, r2)
+		misses++
+	}
+	// Then as many hits, for comparison.
+	hitsBefore, hitsRedisBefore := mysqlProxy.snapshot(), redisProxy.snapshot()
+	for range n {
+		if _, _, _, err := timedGet(ctx, client, url); err != nil {
+			return nil, err
+		}
+	}
+	time.Sleep(5 * time.Millisecond)
+	hitMySQL, hitRedis := delta(hitsBefore, mysqlProxy.snapshot()), delta(hitsRedisBefore, redisProxy.snapshot())
+	if perr := mysqlProxy.parseErrors() + redisProxy.parseErrors(); perr > 0 {
+		return nil, fmt.Errorf("the counting proxies could not read %d connections' commands", perr)
+	}
+
+	queries := sumWhere(mysqlDelta, isMySQLQuery)
+	writes := sumWhere(redisDelta, isRedisWrite)
+	per := func(v int) float64 { return float64(v) / float64(n) }
+	q := ownRow("cache miss: MySQL queries per miss", "", per(queries), atMost(1)).
+		note("%d misses through a second api-server whose MySQL connections pass a counting proxy; commands seen: %s",
+			n, describeCounts(mysqlDelta, n)).
+		note("a query is a COM_QUERY or COM_STMT_EXECUTE; the driver prepares each statement with arguments (COM_STMT_PREPARE) and closes it, 2 round trips for 1 query").
+		note("%d hits read MySQL %d times", n, sumWhere(hitMySQL, isMySQLQuery))
+	rw := ownRow("cache miss: Redis writes per miss", "", per(writes), atMost(1)).
+		note("Redis commands per miss, counted by a proxy: %s (a write is any command that may change data; the fill is one EVALSHA of a script that checks the generation and writes the page)",
+			describeCounts(redisDelta, n)).
+		note("%d hits sent Redis: %s", n, describeCounts(hitRedis, 1))
+	if len(mysqlBetween)+len(redisBetween) > 0 {
+		rw = rw.note("not counted above: between reads, while the bench invalidated the cache (INCR and DEL from its own connection, and a tech.created event), the api-server sent MySQL %s and Redis %s per invalidation",
+			describeCounts(mysqlBetween, n+notMiss), describeCounts(redisBetween, n+notMiss))
+	}
+	if notMiss > 0 {
+		q = q.note("%d invalidated reads were not MISS and were tried again; they are not in the count", notMiss)
+	}
+	b.logf("per miss: %.2f MySQL queries, %.2f Redis writes", q.Ours, rw.Ours)
+	return []Row{q, rw}, nil
+}
