@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/metrics"
 	"github.com/techlist/techlist/mysql"
@@ -26,6 +27,8 @@ import (
 
 	"github.com/techlist/api-server/internal/cacheaside"
 	"github.com/techlist/api-server/internal/httpapi"
+	"github.com/techlist/api-server/internal/live"
+	"github.com/techlist/api-server/internal/stats"
 )
 
 func main() {
@@ -75,6 +78,7 @@ func readSettings(env *config.Env) settings {
 			CORSOrigins:  env.List("CORS_ORIGINS", "http://localhost:3000"),
 			MaxBodyBytes: int64(env.Int("MAX_BODY_BYTES", 16<<10, 1<<10, 1<<20)),
 			PendingTTL:   env.Duration("PENDING_TTL", time.Hour),
+			PublishRetry: env.Duration("PUBLISH_RETRY", 5*time.Second),
 		},
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
 		shutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
@@ -152,11 +156,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}()
 		defer func() { <-watchDone }()
 	}
+	// Live updates: one subscription to the worker's events, relayed to
+	// every GET /api/v1/events client; and the numbers of GET /api/v1/stats.
+	pending := redis.NewPendingIndex(cache)
+	queue := publisher(cfg, rdb)
+	cacheCounter := stats.NewCacheCounter(apiMetrics)
+	statsSource := stats.New(stats.Config{
+		QueueMode: cfg.queueMode,
+		Waiting:   stats.Waiting(queue, pending.Count),
+		Total:     stats.RowCounter(store.DB(), cfg.mysql.Table),
+		Cache:     cacheCounter,
+	}, logger)
+	hub := live.NewHub(live.Redis(rdb, redis.EventsChannel(cfg.channel)), logger, live.Options{
+		OnEvent: func(ctx context.Context, ev techlist.Event) {
+			statsSource.TechStored()
+			if err := pending.Forget(ctx, ev.Tech.ID); err != nil {
+				logger.Debug("live events: forget pending id", "err", err)
+			}
+		},
+	})
+	statsSource.SetLive(hub.Connected)
+	reg.MustRegister(live.ClientsGauge(hub))
+	defer live.Start(ctx, hub)() // stops with ctx, before Redis is closed
+
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
 		Logger:      logger,
-		Reader:      cacheaside.NewReader(cache, store, local, logger, apiMetrics),
-		Publisher:   publisher(cfg, rdb),
-		Pending:     cache,
+		Reader:      cacheaside.NewReader(cache, store, local, logger, cacheCounter),
+		Publisher:   queue,
+		Pending:     pending,
 		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL),
 		Checks: []service.Check{
 			{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
@@ -166,6 +193,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Gatherer: reg,
 		NewID:    newID,
 		Now:      func() time.Time { return time.Now().UTC() },
+		Events:   hub,
+		Stats:    statsSource,
 	})
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "cache_prefix", cfg.cachePrefix,
 		"mysql", cfg.mysql.Host+":"+strconv.Itoa(cfg.mysql.Port)+"/"+cfg.mysql.Database+"."+cfg.mysql.Table)

@@ -40,21 +40,26 @@ func main() {
 
 // settings is the client-app's configuration, read once at start.
 type settings struct {
-	port       int
-	apiURL     *url.URL
-	pageSize   int
-	apiTimeout time.Duration
+	port          int
+	apiURL        *url.URL
+	pageSize      int
+	apiTimeout    time.Duration
+	queuedTimeout time.Duration
 }
 
 func readSettings(env *config.Env) settings {
 	cfg := settings{
-		port:       env.Int("PORT", 3000, 0, 65535),
-		apiURL:     env.URL("API_URL", "http://localhost:5000"),
-		pageSize:   env.Int("PAGE_SIZE", 20, 1, 100),
-		apiTimeout: env.Duration("API_TIMEOUT", 5*time.Second),
+		port:          env.Int("PORT", 3000, 0, 65535),
+		apiURL:        env.URL("API_URL", "http://localhost:5000"),
+		pageSize:      env.Int("PAGE_SIZE", 20, 1, 100),
+		apiTimeout:    env.Duration("API_TIMEOUT", 5*time.Second),
+		queuedTimeout: env.Duration("QUEUED_TIMEOUT", 30*time.Second),
 	}
 	if cfg.apiTimeout == 0 {
 		env.Fail("API_TIMEOUT", "0", "want a positive duration such as 5s")
+	}
+	if cfg.queuedTimeout == 0 {
+		env.Fail("QUEUED_TIMEOUT", "0", "want a positive duration such as 30s")
 	}
 	return cfg
 }
@@ -71,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "usage: client-app [-healthcheck]\n\n"+
-			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, LOG_LEVEL, LOG_FORMAT.")
+			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, QUEUED_TIMEOUT, LOG_LEVEL, LOG_FORMAT.")
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(args); err != nil {
@@ -110,13 +115,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer hc.CloseIdleConnections()
 	api := apiclient.New(cfg.apiURL, hc)
 
-	handler, err := web.NewServer(logger, api, cfg.pageSize)
+	// The live event streams end when the server starts shutting down;
+	// Shutdown would otherwise wait for them until its timeout.
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+	handler, err := web.NewServer(logger, api, web.Config{
+		PageSize:      cfg.pageSize,
+		QueuedTimeout: cfg.queuedTimeout,
+		Streams:       streams,
+	})
 	if err != nil {
 		return err
 	}
-	logger.Info("starting", "api_url", cfg.apiURL.String(), "page_size", cfg.pageSize, "api_timeout", cfg.apiTimeout)
+	logger.Info("starting", "api_url", cfg.apiURL.String(), "page_size", cfg.pageSize,
+		"api_timeout", cfg.apiTimeout, "queued_timeout", cfg.queuedTimeout)
 	srv := service.NewHTTPServer(net.JoinHostPort("", strconv.Itoa(cfg.port)), handler, logger)
-	// A page may wait a whole API_TIMEOUT on the api-server before it is written.
+	srv.RegisterOnShutdown(endStreams)
+	// A page may wait a whole API_TIMEOUT on the api-server before it is
+	// written. (The event streams set their own deadline on each write.)
 	srv.WriteTimeout = max(srv.WriteTimeout, cfg.apiTimeout+15*time.Second)
 	ln, err := service.Listen(srv)
 	if err != nil {

@@ -20,25 +20,39 @@ import (
 )
 
 // fakeAPIServer plays the api-server: it records every POST and, as if the
-// worker stored it at once, lists it newest first from then on.
+// worker stored it (at once, or after storeAfter when set; never when
+// neverStore), lists it newest first from then on and announces it on its
+// event stream.
 type fakeAPIServer struct {
-	mu    sync.Mutex
-	techs []techlist.Tech // newest first
-	posts []string
-	reads int
+	mu         sync.Mutex
+	techs      []techlist.Tech // newest first
+	pending    map[string]string
+	posts      []string
+	reads      int
+	storeAfter time.Duration
+	neverStore bool
+	streams    []chan techlist.Tech
 }
 
 func newFakeAPIServer(t *testing.T, techs ...techlist.Tech) (*fakeAPIServer, *httptest.Server) {
 	t.Helper()
-	f := &fakeAPIServer{techs: techs}
+	f := &fakeAPIServer{techs: techs, pending: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
 	})
 	mux.HandleFunc("GET /api/v1/techs", f.list)
 	mux.HandleFunc("POST /api/v1/techs", f.create)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	mux.HandleFunc("GET /api/v1/techs/{id}", f.get)
+	mux.HandleFunc("GET /api/v1/stats", f.stats)
+	mux.HandleFunc("GET /api/v1/events", f.events)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.RegisterOnShutdown(f.closeStreams)
+	srv.Start()
+	t.Cleanup(func() {
+		f.closeStreams()
+		srv.Close()
+	})
 	return f, srv
 }
 
@@ -49,7 +63,20 @@ func (f *fakeAPIServer) list(w http.ResponseWriter, r *http.Request) {
 	if err != nil || limit < 1 {
 		limit = 20
 	}
-	data := f.techs[:min(limit, len(f.techs))]
+	data := f.techs
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		for i, t := range f.techs {
+			if t.ID == c {
+				data = f.techs[i+1:]
+			}
+		}
+	}
+	var next *string
+	if len(data) > limit {
+		data = data[:limit]
+		id := data[limit-1].ID
+		next = &id
+	}
 	// Every other read is a cache hit, as with a warm Redis.
 	f.reads++
 	cached := f.reads%2 == 0
@@ -59,7 +86,75 @@ func (f *fakeAPIServer) list(w http.ResponseWriter, r *http.Request) {
 	} else {
 		w.Header().Set("X-Cache", "MISS")
 	}
-	json.NewEncoder(w).Encode(map[string]any{"data": data, "next_cursor": nil, "cached": cached})
+	json.NewEncoder(w).Encode(map[string]any{"data": data, "next_cursor": next, "cached": cached})
+}
+
+func (f *fakeAPIServer) get(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := r.PathValue("id")
+	w.Header().Set("Content-Type", "application/json")
+	for _, t := range f.techs {
+		if t.ID == id {
+			json.NewEncoder(w).Encode(t)
+			return
+		}
+	}
+	if _, ok := f.pending[id]; ok {
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(map[string]string{"id": id, "status": "pending"})
+		return
+	}
+	w.WriteHeader(http.StatusNotFound)
+	io.WriteString(w, `{"error":{"code":"not_found","message":"no tech with that id"}}`)
+}
+
+func (f *fakeAPIServer) stats(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"queue_mode":   "pubsub",
+		"waiting":      len(f.pending),
+		"total":        len(f.techs),
+		"cache":        map[string]any{"hits": f.reads / 2, "misses": f.reads - f.reads/2, "bypasses": 0, "hit_ratio": 0.5},
+		"live":         true,
+		"generated_at": time.Now().UTC(),
+	})
+}
+
+// events streams the techs stored from now on, as the api-server does.
+func (f *fakeAPIServer) events(w http.ResponseWriter, r *http.Request) {
+	ch := make(chan techlist.Tech, 16)
+	f.mu.Lock()
+	f.streams = append(f.streams, ch)
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, "retry: 2000\n: connected\n\n")
+	w.(http.Flusher).Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case t, ok := <-ch:
+			if !ok {
+				return
+			}
+			b, _ := json.Marshal(techlist.Event{Type: techlist.EventTechCreated, Tech: t})
+			fmt.Fprintf(w, "id: %s\nevent: tech.created\ndata: %s\n\n", t.ID, b)
+			w.(http.Flusher).Flush()
+		}
+	}
+}
+
+func (f *fakeAPIServer) closeStreams() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ch := range f.streams {
+		close(ch)
+	}
+	f.streams = nil
 }
 
 func (f *fakeAPIServer) create(w http.ResponseWriter, r *http.Request) {
@@ -75,12 +170,52 @@ func (f *fakeAPIServer) create(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.posts = append(f.posts, body.Text)
-	now := time.Now().UTC().Truncate(time.Second)
-	id := fmt.Sprintf("0197a1b2-c3d4-7e5f-8a9b-%012d", len(f.posts))
-	f.techs = append([]techlist.Tech{{ID: id, Text: body.Text, Priority: techlist.PriorityMedium, CreatedAt: now, SubmittedAt: now}}, f.techs...)
+	now := time.Now().UTC()
+	id := fakeID(now, len(f.posts))
+	f.pending[id] = body.Text
+	switch {
+	case f.neverStore:
+	case f.storeAfter > 0:
+		time.AfterFunc(f.storeAfter, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.store(id)
+		})
+	default:
+		f.store(id)
+	}
 	w.Header().Set("Location", "/api/v1/techs/"+id)
 	w.WriteHeader(http.StatusAccepted)
 	json.NewEncoder(w).Encode(map[string]string{"id": id, "status": "queued"})
+}
+
+// store plays the worker storing id; f.mu is held.
+func (f *fakeAPIServer) store(id string) {
+	text, ok := f.pending[id]
+	if !ok {
+		return
+	}
+	delete(f.pending, id)
+	submitted, _ := time.Parse(time.RFC3339Nano, idTimeForTest(id))
+	t := techlist.Tech{ID: id, Text: text, Priority: techlist.PriorityMedium, SubmittedAt: submitted, CreatedAt: time.Now().UTC()}
+	f.techs = append([]techlist.Tech{t}, f.techs...)
+	for _, ch := range f.streams {
+		select {
+		case ch <- t:
+		default:
+		}
+	}
+}
+
+// fakeID makes a UUIDv7-shaped id from a time and a sequence number.
+func fakeID(at time.Time, n int) string {
+	h := fmt.Sprintf("%012x", at.UnixMilli())
+	return fmt.Sprintf("%s-%s-7000-8000-%012d", h[:8], h[8:], n)
+}
+
+func idTimeForTest(id string) string {
+	ms, _ := strconv.ParseInt(id[0:8]+id[9:13], 16, 64)
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
 }
 
 func (f *fakeAPIServer) posted() []string {
@@ -121,7 +256,7 @@ func (b *syncBuffer) String() string {
 // startApp runs the client-app through run against apiURL and waits until
 // /healthz answers. It returns the app's base URL; stopping it is checked
 // at cleanup: run must return nil once its context is cancelled.
-func startApp(t *testing.T, apiURL string) string {
+func startApp(t *testing.T, apiURL string, extra ...string) string {
 	t.Helper()
 	port := freePort(t)
 	env := map[string]string{
@@ -130,6 +265,9 @@ func startApp(t *testing.T, apiURL string) string {
 		"PAGE_SIZE":  "10",
 		"LOG_FORMAT": "json",
 		"LOG_LEVEL":  "debug",
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
@@ -240,7 +378,7 @@ func TestRunEndToEnd(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status: got %d, want 200", resp.StatusCode)
 		}
-		for _, want := range []string{"Tech Summary", "Redis", "&lt;script&gt;alert(1)&lt;/script&gt;", "2 techs", ">live</span>"} {
+		for _, want := range []string{"Tech Summary", "Redis", "&lt;script&gt;alert(1)&lt;/script&gt;", "<span data-count>2</span> shown", `id="last-read">MySQL</dd>`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("body: got no %q", want)
 			}
@@ -263,14 +401,15 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Fatalf("status: got %d, want 303", resp.StatusCode)
 		}
 		loc := resp.Header.Get("Location")
-		if !strings.HasPrefix(loc, "/?queued=0197a1b2-") {
+		if !strings.Contains(loc, "/?queued=") {
 			t.Errorf("Location: got %q, want /?queued=<id>", loc)
 		}
 		if got := api.posted(); len(got) != 1 || got[0] != "Go" {
 			t.Errorf("api-server got posts %q, want [Go]", got)
 		}
 		_, body := get(t, loc)
-		for _, want := range []string{"Queued: your tech is being analysed", ">Go</p>", "3 techs", ">cached</span>"} {
+		// The fake api-server stores at once, so the notice says stored.
+		for _, want := range []string{"Stored: your tech is in the list with its priority.", ">Go</p>", "<span data-count>3</span> shown", `id="last-read">Redis cache</dd>`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("page after redirect: got no %q", want)
 			}
@@ -305,6 +444,8 @@ func TestRunReportsBadStart(t *testing.T) {
 		{"api url", nil, map[string]string{"API_URL": "localhost:5000"}, "API_URL"},
 		{"timeout", nil, map[string]string{"API_TIMEOUT": "soon"}, "API_TIMEOUT"},
 		{"zero timeout", nil, map[string]string{"API_TIMEOUT": "0"}, "API_TIMEOUT"},
+		{"queued timeout", nil, map[string]string{"QUEUED_TIMEOUT": "half a minute"}, "QUEUED_TIMEOUT"},
+		{"zero queued timeout", nil, map[string]string{"QUEUED_TIMEOUT": "0"}, "QUEUED_TIMEOUT"},
 		{"log level", nil, map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"unknown flag", []string{"-verbose"}, nil, "verbose"},
 		{"stray argument", []string{"serve"}, nil, "unexpected arguments"},

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -35,6 +36,8 @@ func routes(cfg Config, d Deps) http.Handler {
 		r.Post("/", handleCreateTech(cfg, d))
 		r.Get("/{id}", handleGetTech(d.Logger, d.Reader))
 	})
+	r.Get("/api/v1/events", handleEvents(d.Logger, d.Events, cmp.Or(cfg.EventsHeartbeat, eventsHeartbeat)))
+	r.Get("/api/v1/stats", handleStats(d.Logger, d.Stats))
 
 	// The seed's routes, so a client written for it works unchanged.
 	r.Get("/", handleSeedRoot())
@@ -44,5 +47,6 @@ func routes(cfg Config, d Deps) http.Handler {
 	r.Get("/healthz", service.Healthz())
 	r.Get("/readyz", service.Readyz(d.Checks...))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	r.Get("/openapi.json", handleOpenAPI())
 	return r
 }

@@ -44,6 +44,12 @@ type Config struct {
 	CORSOrigins  []string
 	MaxBodyBytes int64
 	PendingTTL   time.Duration
+	// PublishRetry is how long a publish whose outcome is unknown (a
+	// transport error) is retried before the POST answers 503.
+	PublishRetry time.Duration
+	// EventsHeartbeat is how often an idle event stream gets a comment
+	// line; zero means 15s.
+	EventsHeartbeat time.Duration
 }
 
 // Deps are what the server needs; every field is required.
@@ -59,6 +65,10 @@ type Deps struct {
 	Gatherer    prometheus.Gatherer
 	NewID       func() (string, error)
 	Now         func() time.Time
+	// Events relays the worker's events (GET /api/v1/events) and Stats
+	// gathers GET /api/v1/stats; when nil, those routes answer 503.
+	Events Events
+	Stats  Stats
 }
 
 // NewServer returns the api-server's handler.

@@ -115,6 +115,7 @@ type fakePublisher struct {
 	mu          sync.Mutex
 	pending     *fakePending
 	err         error
+	failFirst   []error // returned by the first calls, in order, before err
 	envelopes   []techlist.Envelope
 	markedFirst []bool
 }
@@ -124,6 +125,11 @@ func (f *fakePublisher) Publish(ctx context.Context, env techlist.Envelope) erro
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.markedFirst = append(f.markedFirst, marked)
+	if len(f.failFirst) > 0 {
+		err := f.failFirst[0]
+		f.failFirst = f.failFirst[1:]
+		return err
+	}
 	if f.err != nil {
 		return f.err
 	}
@@ -208,6 +214,7 @@ func (f *fixture) build(t *testing.T) http.Handler {
 		CORSOrigins:  []string{"http://localhost:3000"},
 		MaxBodyBytes: testMaxBody,
 		PendingTTL:   time.Hour,
+		PublishRetry: time.Second,
 	}, Deps{
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Reader:      f.reader,

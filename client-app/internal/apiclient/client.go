@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/techlist/techlist"
 )
@@ -28,6 +29,10 @@ const MaxBodySize = 4 << 20
 type Client struct {
 	base *url.URL
 	hc   *http.Client
+	// stream is hc without its overall timeout, for the event stream,
+	// which stays open; its transport still bounds connecting and the
+	// wait for the answer's headers.
+	stream *http.Client
 }
 
 // New returns a client of the api-server at baseURL (such as
@@ -36,7 +41,9 @@ type Client struct {
 func New(baseURL *url.URL, hc *http.Client) *Client {
 	u := *baseURL
 	u.RawQuery, u.Fragment = "", ""
-	return &Client{base: &u, hc: hc}
+	stream := *hc
+	stream.Timeout = 0
+	return &Client{base: &u, hc: hc, stream: &stream}
 }
 
 // APIError is an error answer of the api-server:
@@ -89,6 +96,8 @@ type ListResult struct {
 	// CacheStatus is the X-Cache header (HIT, MISS or BYPASS); when the
 	// header is absent it is HIT or MISS after Cached.
 	CacheStatus string
+	// Elapsed is how long the call took, as this client measured it.
+	Elapsed time.Duration
 }
 
 // ListTechs reads one page of techs, newest first. limit is passed when
@@ -114,7 +123,9 @@ func (c *Client) ListTechs(ctx context.Context, limit int, cursor string) (ListR
 		techlist.Page
 		Cached bool `json:"cached"`
 	}
+	start := time.Now()
 	header, err := c.do(req, op, http.StatusOK, &body)
+	elapsed := time.Since(start)
 	if err != nil {
 		return ListResult{}, err
 	}
@@ -128,7 +139,7 @@ func (c *Client) ListTechs(ctx context.Context, limit int, cursor string) (ListR
 	if body.Data == nil {
 		body.Data = []techlist.Tech{}
 	}
-	return ListResult{Page: body.Page, Cached: body.Cached, CacheStatus: status}, nil
+	return ListResult{Page: body.Page, Cached: body.Cached, CacheStatus: status, Elapsed: elapsed}, nil
 }
 
 // CreateTech submits text and returns the id the api-server gave the
@@ -176,9 +187,27 @@ func (c *Client) Health(ctx context.Context) error {
 // do sends req and, when the answer has status want, decodes its JSON body
 // into out (skipped when out is nil). Any other status becomes an *APIError.
 func (c *Client) do(req *http.Request, op string, want int, out any) (http.Header, error) {
-	resp, err := c.hc.Do(req)
+	status, header, data, err := c.exchange(c.hc, req, op)
 	if err != nil {
-		return nil, &TransportError{Op: op, Err: err}
+		return nil, err
+	}
+	if status != want {
+		return nil, decodeError(status, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return nil, fmt.Errorf("apiclient: %s: decode answer: %w", op, err)
+		}
+	}
+	return header, nil
+}
+
+// exchange sends req through hc and reads the whole answer, bounded by
+// MaxBodySize.
+func (c *Client) exchange(hc *http.Client, req *http.Request, op string) (int, http.Header, []byte, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, nil, &TransportError{Op: op, Err: err}
 	}
 	defer func() {
 		// Drain a little so the connection can be reused, then close.
@@ -190,19 +219,11 @@ func (c *Client) do(req *http.Request, op string, want int, out any) (http.Heade
 	if err != nil {
 		var tooLarge *tooLargeError
 		if errors.As(err, &tooLarge) {
-			return nil, fmt.Errorf("apiclient: %s: %w", op, err)
+			return 0, nil, nil, fmt.Errorf("apiclient: %s: %w", op, err)
 		}
-		return nil, &TransportError{Op: op, Err: err}
+		return 0, nil, nil, &TransportError{Op: op, Err: err}
 	}
-	if resp.StatusCode != want {
-		return nil, decodeError(resp.StatusCode, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return nil, fmt.Errorf("apiclient: %s: decode answer: %w", op, err)
-		}
-	}
-	return resp.Header, nil
+	return resp.StatusCode, resp.Header, data, nil
 }
 
 type tooLargeError struct{ limit int64 }

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -32,10 +34,14 @@ const (
 // indexPage is the data of index.html.
 type indexPage struct {
 	Title    string
+	Nav      string // the current page in the navigation: "techs" or "about"
 	Banner   *banner
-	QueuedID string
+	QueuedID string // the tech just submitted, for the notice
+	Notice   string // what became of it
 	Form     formView
 	List     listView
+	Stats    statsView
+	Live     liveView
 }
 
 // banner is a page-wide error, such as the api-server being down.
@@ -52,47 +58,63 @@ type formView struct {
 	Alert      string // below the form: the submission failed for another reason
 }
 
-// listView is one page of the list.
+// listView is one page of the list, with this browser's unstored
+// submissions first on the first page.
 type listView struct {
 	Loaded     bool
 	Techs      []techView
-	Count      int
-	Source     string // "cached", "live" or "bypass"
+	Count      int // stored techs shown
+	Read       lastRead
 	Cursor     string // the cursor of this page; empty on the first
 	NextCursor string
 }
 
-type techView struct {
-	Text     string
-	Priority string
-	Machine  string // RFC 3339, for <time datetime>
-	Human    string
+// liveView is what the page's script needs for live updates.
+type liveView struct {
+	EventsURL       string
+	QueuedTimeoutMS int64
+	LateNote        string
+	LostNote        string
 }
 
-func newIndexPage() indexPage {
+func newIndexPage(cfg Config) indexPage {
 	return indexPage{
 		Title: "Tech Summary",
+		Nav:   "techs",
 		Form:  formView{MaxLength: techlist.MaxTextLength},
+		Stats: newStatsView(apiclient.Stats{}, errors.New("not loaded")),
+		Live: liveView{
+			EventsURL:       "/events",
+			QueuedTimeoutMS: cfg.QueuedTimeout.Milliseconds(),
+			LateNote:        lateNote(cfg.QueuedTimeout),
+			LostNote:        lostNote,
+		},
 	}
 }
 
 // handleIndex serves the Tech Summary page.
-func handleIndex(logger *slog.Logger, api API, p *pages, pageSize int) http.Handler {
+func handleIndex(logger *slog.Logger, api API, p *pages, cfg Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		page := newIndexPage()
-		if id := q.Get("queued"); id != "" {
-			page.QueuedID = truncate(id, maxQueuedIDLength)
+		page := newIndexPage(cfg)
+		queued := q.Get("queued")
+		if queued != "" {
+			page.QueuedID = truncate(queued, maxQueuedIDLength)
+			page.Notice = noticeQueued
 		}
-		status := loadList(r.Context(), logger, api, pageSize, q.Get("cursor"), &page)
+		subs := readQueued(r)
+		status, keep := loadPage(r.Context(), logger, api, cfg, q.Get("cursor"), queued, subs, &page)
+		if !sameSubmissions(subs, keep) {
+			writeQueued(w, r, keep)
+		}
 		p.render(w, r, status, "index.html", page)
 	})
 }
 
 // handleCreateTech takes the add form: it validates the text, submits it to
-// the api-server and redirects to the page with a notice, or shows the page
-// again with the problem and the text kept.
-func handleCreateTech(logger *slog.Logger, api API, p *pages, pageSize int) http.Handler {
+// the api-server and redirects to the page, which shows the tech as queued
+// at once; or it shows the page again with the problem and the text kept.
+func handleCreateTech(logger *slog.Logger, api API, p *pages, cfg Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err := r.ParseForm(); err != nil {
@@ -105,8 +127,9 @@ func handleCreateTech(logger *slog.Logger, api API, p *pages, pageSize int) http
 			return
 		}
 		raw := r.PostFormValue("text")
-		page := newIndexPage()
+		page := newIndexPage(cfg)
 		page.Form.Text = raw
+		subs := readQueued(r)
 
 		status := http.StatusOK
 		text, err := techlist.ValidateText(raw)
@@ -119,6 +142,10 @@ func handleCreateTech(logger *slog.Logger, api API, p *pages, pageSize int) http
 		} else {
 			id, err := api.CreateTech(r.Context(), text)
 			if err == nil {
+				// Remembered so the next page shows it as queued, text and all.
+				if techlist.ValidID(id) {
+					writeQueued(w, r, append([]submission{{ID: id, Text: text}}, subs...))
+				}
 				http.Redirect(w, r, "/?queued="+url.QueryEscape(id), http.StatusSeeOther)
 				return
 			}
@@ -126,7 +153,10 @@ func handleCreateTech(logger *slog.Logger, api API, p *pages, pageSize int) http
 		}
 		// The list is shown below the form again; its own failure shows as
 		// a banner but the status stays that of the submission.
-		loadList(r.Context(), logger, api, pageSize, "", &page)
+		_, keep := loadPage(r.Context(), logger, api, cfg, "", "", subs, &page)
+		if !sameSubmissions(subs, keep) {
+			writeQueued(w, r, keep)
+		}
 		p.render(w, r, status, "index.html", page)
 	})
 }
@@ -134,7 +164,7 @@ func handleCreateTech(logger *slog.Logger, api API, p *pages, pageSize int) http
 // submitError puts what went wrong with a submission on the form and
 // returns the status of the page.
 func submitError(ctx context.Context, logger *slog.Logger, err error, form *formView) int {
-	const notSubmitted = "The API server is unreachable; your tech was not submitted"
+	const notSubmitted = "The API server is unreachable; your tech was not submitted. Check that the api-server is running, then submit again"
 	if apiclient.IsUnreachable(err) {
 		logger.WarnContext(ctx, "create tech: api-server unreachable", "err", err)
 		form.Alert = notSubmitted
@@ -164,37 +194,166 @@ func submitError(ctx context.Context, logger *slog.Logger, err error, form *form
 	}
 }
 
-// loadList reads one page of techs into page, or puts a banner on it saying
-// why it could not, and returns the status that page should have.
-func loadList(ctx context.Context, logger *slog.Logger, api API, pageSize int, cursor string, page *indexPage) int {
+// loadPage reads, at the same time, one page of techs, the numbers of the
+// status strip and, on the first page, what became of this browser's
+// submissions subs (and of queued, the one just submitted). It fills page,
+// and returns the page's status and the submissions still to remember.
+func loadPage(ctx context.Context, logger *slog.Logger, api API, cfg Config, cursor, queued string, subs []submission, page *indexPage) (int, []submission) {
 	if len(cursor) > maxCursorLength || !utf8.ValidString(cursor) {
 		page.Banner = &banner{Title: "That page link is not valid", Detail: "Start again from the newest techs."}
-		return http.StatusBadRequest
+		return http.StatusBadRequest, subs
 	}
-	res, err := api.ListTechs(ctx, pageSize, cursor)
-	if err != nil {
-		return listError(ctx, logger, err, page)
+	first := cursor == ""
+	remembered := subs
+	if first && techlist.ValidID(queued) && !slices.ContainsFunc(subs, func(s submission) bool { return s.ID == queued }) {
+		// The browser kept no cookie: the tech is still shown, without its text.
+		subs = append([]submission{{ID: queued}}, subs...)
 	}
-	list := listView{
-		Loaded: true,
-		Techs:  make([]techView, 0, len(res.Page.Data)),
-		Count:  len(res.Page.Data),
-		Source: source(res),
-		Cursor: cursor,
+	if !first {
+		subs = nil // only the first page shows them, and nothing is forgotten
 	}
-	if res.Page.NextCursor != nil {
-		list.NextCursor = *res.Page.NextCursor
+
+	var (
+		wg      sync.WaitGroup
+		res     apiclient.ListResult
+		listErr error
+		st      apiclient.Stats
+		statErr error
+		states  = make([]apiclient.TechState, len(subs))
+		errs    = make([]error, len(subs))
+	)
+	wg.Go(func() { res, listErr = api.ListTechs(ctx, cfg.PageSize, cursor) })
+	wg.Go(func() { st, statErr = api.Stats(ctx) })
+	for i, s := range subs {
+		wg.Go(func() { states[i], errs[i] = api.Tech(ctx, s.ID) })
 	}
+	wg.Wait()
+
+	page.Stats = newStatsView(st, statErr)
+	if statErr != nil && !apiclient.IsUnreachable(statErr) {
+		logger.WarnContext(ctx, "stats", "err", statErr)
+	}
+	status := http.StatusOK
+	if listErr != nil {
+		status = listError(ctx, logger, listErr, page)
+	}
+
+	listed := map[string]bool{}
 	for _, t := range res.Page.Data {
-		list.Techs = append(list.Techs, techView{
-			Text:     t.Text,
-			Priority: string(t.Priority),
-			Machine:  t.CreatedAt.UTC().Format(time.RFC3339),
-			Human:    t.CreatedAt.UTC().Format("2 Jan 2006, 15:04 UTC"),
-		})
+		listed[t.ID] = true
+	}
+	now := cfg.Now()
+	var top []techView
+	var keep []submission
+	remember := func(s submission) {
+		if s.Text != "" { // one without its text is not worth a cookie
+			keep = append(keep, s)
+		}
+	}
+	for i, s := range subs {
+		if s.ID == queued {
+			page.Notice = noticeFor(states[i], errs[i], now, cfg.QueuedTimeout, s.ID)
+		}
+		var apiErr *apiclient.APIError
+		switch {
+		case errs[i] == nil && !states[i].Pending:
+			// Stored: shown in the list, or here if the list missed it.
+			if !listed[s.ID] && listErr == nil {
+				v := storedView(states[i].Tech)
+				v.Own = true
+				top = append(top, v)
+			}
+		case errs[i] == nil:
+			top = append(top, pendingView(s.ID, s.Text, stateQueued, now, cfg.QueuedTimeout))
+			remember(s)
+		case errors.As(errs[i], &apiErr) && apiErr.Status == http.StatusNotFound:
+			if s.ID == queued {
+				top = append(top, pendingView(s.ID, s.Text, stateLost, now, cfg.QueuedTimeout))
+			}
+		default:
+			// Unknown for now (the api-server is down): still queued as far
+			// as anyone knows.
+			top = append(top, pendingView(s.ID, s.Text, stateQueued, now, cfg.QueuedTimeout))
+			remember(s)
+		}
+	}
+
+	list := listView{Loaded: listErr == nil, Cursor: cursor}
+	if listErr == nil {
+		list.Read = newLastRead(res)
+		if res.Page.NextCursor != nil {
+			list.NextCursor = *res.Page.NextCursor
+		}
+	}
+	list.Techs = append(list.Techs, top...)
+	for _, t := range res.Page.Data {
+		list.Techs = append(list.Techs, storedView(t))
+	}
+	for _, v := range list.Techs {
+		if v.State == stateStored {
+			list.Count++
+		}
 	}
 	page.List = list
-	return http.StatusOK
+	var waiting []string
+	for _, v := range top {
+		if v.State == stateQueued || v.State == stateLate {
+			waiting = append(waiting, v.ID)
+		}
+	}
+	page.Live.EventsURL = eventsURL(first && listErr == nil, res.Page.Data, waiting)
+	if !first {
+		keep = remembered
+	}
+	return status, keep
+}
+
+// The notices about the tech just submitted; the page's script changes the
+// first into one of the others when the tech's fate is known.
+const (
+	noticeQueued = "Queued: your tech is being analysed; it appears in the list once stored."
+	noticeStored = "Stored: your tech is in the list with its priority."
+	noticeLate   = "Not stored yet: see the note beside your tech."
+	noticeLost   = "Not stored: see the note beside your tech."
+)
+
+// noticeFor is the notice about the tech id, given what the api-server
+// said of it.
+func noticeFor(st apiclient.TechState, err error, now time.Time, timeout time.Duration, id string) string {
+	var apiErr *apiclient.APIError
+	switch {
+	case err == nil && !st.Pending:
+		return noticeStored
+	case err == nil:
+		if v := pendingView(id, "", stateQueued, now, timeout); v.State == stateLate {
+			return noticeLate
+		}
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+		return noticeLost
+	}
+	return noticeQueued
+}
+
+// eventsURL is the address of the page's event stream. On the first page
+// it asks for what was stored after the newest listed tech (and for the
+// fate of the queued ones), so nothing stored between the page's read and
+// the stream's start is missed.
+func eventsURL(first bool, listed []techlist.Tech, queued []string) string {
+	if !first {
+		return "/events"
+	}
+	q := url.Values{"after": {""}}
+	if len(listed) > 0 {
+		q.Set("after", listed[0].ID)
+	}
+	for _, id := range queued {
+		q.Add("queued", id)
+	}
+	return "/events?" + q.Encode()
+}
+
+func sameSubmissions(a, b []submission) bool {
+	return slices.Equal(a, b)
 }
 
 func listError(ctx context.Context, logger *slog.Logger, err error, page *indexPage) int {
@@ -233,22 +392,6 @@ func listError(ctx context.Context, logger *slog.Logger, err error, page *indexP
 		}
 		return http.StatusBadRequest
 	}
-}
-
-// source names where the list came from, for the badge.
-func source(res apiclient.ListResult) string {
-	switch res.CacheStatus {
-	case apiclient.CacheHit:
-		return "cached"
-	case apiclient.CacheMiss:
-		return "live"
-	case apiclient.CacheBypass:
-		return "bypass"
-	}
-	if res.Cached {
-		return "cached"
-	}
-	return "live"
 }
 
 // handleHealthz answers 200 while the process serves.

@@ -42,12 +42,18 @@ func parsePages(logger *slog.Logger, static fs.FS) (*pages, error) {
 			}
 			return "/static/" + name + "?v=" + v, nil
 		},
+		// emptyTech and badges feed the <template> elements the page's
+		// script copies for techs that arrive live.
+		"emptyTech": func() techView { return techView{State: stateStored} },
+		"badges": func() []string {
+			return []string{"high", "medium", "low", "unknown", stateQueued, stateLate, stateLost}
+		},
 	}
 	tmpl, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
-	for _, name := range []string{"index.html", "error.html"} {
+	for _, name := range []string{"index.html", "about.html", "error.html"} {
 		if tmpl.Lookup(name) == nil {
 			return nil, fmt.Errorf("parse templates: no template %q", name)
 		}
@@ -103,6 +109,7 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 // errorPage is the data of error.html.
 type errorPage struct {
 	Title   string
+	Nav     string
 	Status  int
 	Heading string
 	Message string

@@ -1,5 +1,6 @@
 // Package web serves the client-app's HTML pages: the Tech Summary page, its
-// add form, health checks and the embedded static files. It reaches the
+// add form, the architecture page, the live event stream the pages' script
+// listens to, health checks and the embedded static files. It reaches the
 // api-server only through the API interface.
 package web
 
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/techlist/client-app/internal/apiclient"
 )
@@ -17,15 +19,60 @@ import (
 type API interface {
 	ListTechs(ctx context.Context, limit int, cursor string) (apiclient.ListResult, error)
 	CreateTech(ctx context.Context, text string) (id string, err error)
+	Tech(ctx context.Context, id string) (apiclient.TechState, error)
+	Stats(ctx context.Context) (apiclient.Stats, error)
+	Events(ctx context.Context) (*apiclient.EventStream, error)
 	Health(ctx context.Context) error
 }
 
+// Config holds the pages' settings.
+type Config struct {
+	// PageSize is how many techs one page lists; at least 1.
+	PageSize int
+	// QueuedTimeout is how long a submitted tech may stay unstored before
+	// the page says so; default 30s.
+	QueuedTimeout time.Duration
+	// StatsInterval is how often an open page's numbers are refreshed
+	// through the event stream; default 5s.
+	StatsInterval time.Duration
+	// Heartbeat is how often an idle event stream gets a comment line;
+	// default 15s.
+	Heartbeat time.Duration
+	// Streams ends every open event stream when it is done: the server is
+	// shutting down. Nil means never.
+	Streams context.Context
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() error {
+	if c.PageSize < 1 {
+		return fmt.Errorf("web: page size %d, want at least 1", c.PageSize)
+	}
+	if c.QueuedTimeout <= 0 {
+		c.QueuedTimeout = 30 * time.Second
+	}
+	if c.StatsInterval <= 0 {
+		c.StatsInterval = 5 * time.Second
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.Streams == nil {
+		c.Streams = context.Background()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
 // NewServer returns the client-app's handler: every route, behind CSRF
-// protection, security headers and a request log. pageSize is how many
-// techs one page lists. It fails when the embedded templates do not parse.
-func NewServer(logger *slog.Logger, api API, pageSize int) (http.Handler, error) {
-	if pageSize < 1 {
-		return nil, fmt.Errorf("web: page size %d, want at least 1", pageSize)
+// protection, security headers and a request log. It fails when the
+// configuration is wrong or the embedded templates do not parse.
+func NewServer(logger *slog.Logger, api API, cfg Config) (http.Handler, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
 	}
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
@@ -36,7 +83,7 @@ func NewServer(logger *slog.Logger, api API, pageSize int) (http.Handler, error)
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, api, p, static, pageSize)
+	addRoutes(mux, logger, api, p, static, cfg)
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(handleForbidden(p))

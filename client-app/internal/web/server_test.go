@@ -34,9 +34,42 @@ type fakeAPI struct {
 	healthErr error
 	health    func(ctx context.Context) error
 
+	stats    apiclient.Stats
+	statsErr error
+	techs    map[string]apiclient.TechState
+	techErrs map[string]error
+	events   func(ctx context.Context) (*apiclient.EventStream, error)
+
 	gotLimit  int
 	gotCursor string
 	created   []string
+	asked     []string // ids asked with Tech
+}
+
+func (f *fakeAPI) Tech(ctx context.Context, id string) (apiclient.TechState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, id)
+	if err := f.techErrs[id]; err != nil {
+		return apiclient.TechState{}, err
+	}
+	if st, ok := f.techs[id]; ok {
+		return st, nil
+	}
+	return apiclient.TechState{}, &apiclient.APIError{Status: 404, Code: "not_found", Message: "no tech with that id"}
+}
+
+func (f *fakeAPI) Stats(ctx context.Context) (apiclient.Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats, f.statsErr
+}
+
+func (f *fakeAPI) Events(ctx context.Context) (*apiclient.EventStream, error) {
+	if f.events == nil {
+		return nil, &apiclient.TransportError{Op: "events", Err: errors.New("connection refused")}
+	}
+	return f.events(ctx)
 }
 
 func (f *fakeAPI) ListTechs(ctx context.Context, limit int, cursor string) (apiclient.ListResult, error) {
@@ -70,8 +103,13 @@ const pageSize = 20
 
 func newHandler(t *testing.T, api web.API) http.Handler {
 	t.Helper()
+	return newHandlerWith(t, api, web.Config{PageSize: pageSize})
+}
+
+func newHandlerWith(t *testing.T, api web.API, cfg web.Config) http.Handler {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := web.NewServer(logger, api, pageSize)
+	h, err := web.NewServer(logger, api, cfg)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
@@ -164,17 +202,20 @@ func TestIndexListsTechsEscaped(t *testing.T) {
 	if got := rec.Header().Get("Content-Type"); got != "text/html; charset=utf-8" {
 		t.Errorf("Content-Type: got %q, want text/html; charset=utf-8", got)
 	}
-	mustNotContain(t, body, "<script>alert(1)</script>", "<script", "style=")
+	mustNotContain(t, body, "<script>alert(1)</script>", "<script>", "style=", "onerror", "onclick")
+	checkScripts(t, body)
 	mustContain(t, body,
 		"Tech Summary",
 		`&lt;script&gt;alert(1)&lt;/script&gt;`,
 		`Go &#34;generics&#34; &amp; more`,
-		"2 techs",
-		">high</span>", ">low</span>",
-		`<time datetime="2025-06-07T08:09:00Z">7 Jun 2025, 08:09 UTC</time>`,
+		`<span data-count>2</span> shown`,
+		`<span class="sr-only">Priority: </span>high</span>`, `<span class="sr-only">Priority: </span>low</span>`,
+		`Submitted <time data-field="submitted" datetime="2025-06-07T08:09:00Z">7 Jun 2025, 08:09:00 UTC</time>`,
+		`stored <time data-field="stored" datetime="2025-06-07T08:09:00Z" title="7 Jun 2025, 08:09:00 UTC">08:09:00</time> <span data-field="stored-after">(0.0 s later)</span>`,
 		`name="text"`, `maxlength="200"`, `<label for="text"`,
-		`href="/?cursor=c%2f2%20%26x"`, "More",
+		`href="/?cursor=c%2f2%20%26x"`, "More techs",
 		`href="/"`,
+		`<ul id="techs" role="list" aria-labelledby="list-heading" data-first-page="true"`,
 	)
 	if api.gotLimit != pageSize || api.gotCursor != "" {
 		t.Errorf("ListTechs: got limit %d cursor %q, want %d and empty", api.gotLimit, api.gotCursor, pageSize)
@@ -188,9 +229,9 @@ func TestIndexPassesCursorAndCounts(t *testing.T) {
 		target string
 		want   string
 	}{
-		{"empty", nil, "/", "0 techs"},
-		{"one", []techlist.Tech{tech("1", "Go", techlist.PriorityMedium)}, "/", "1 tech<"},
-		{"second page", []techlist.Tech{tech("1", "Go", techlist.PriorityMedium)}, "/?cursor=abc", "1 tech on this page"},
+		{"empty", nil, "/", "<span data-count>0</span> shown"},
+		{"one", []techlist.Tech{tech("1", "Go", techlist.PriorityMedium)}, "/", "<span data-count>1</span> shown"},
+		{"second page", []techlist.Tech{tech("1", "Go", techlist.PriorityMedium)}, "/?cursor=abc", `data-first-page="false"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,7 +241,7 @@ func TestIndexPassesCursorAndCounts(t *testing.T) {
 				t.Fatalf("status: got %d, want 200", rec.Code)
 			}
 			mustContain(t, body, tt.want)
-			mustNotContain(t, body, "More &rarr;")
+			mustNotContain(t, body, "More techs")
 			if want, _ := url.ParseQuery(strings.TrimPrefix(tt.target, "/?")); api.gotCursor != want.Get("cursor") {
 				t.Errorf("cursor: got %q, want %q", api.gotCursor, want.Get("cursor"))
 			}
@@ -208,25 +249,25 @@ func TestIndexPassesCursorAndCounts(t *testing.T) {
 	}
 }
 
-func TestIndexCacheBadge(t *testing.T) {
+func TestIndexLastRead(t *testing.T) {
 	tests := []struct {
 		status string
 		cached bool
-		want   string
-		absent []string
+		want   []string
 	}{
-		{apiclient.CacheHit, true, ">cached</span>", []string{">live</span>", "live (cache down)"}},
-		{apiclient.CacheMiss, false, ">live</span>", []string{">cached</span>", "live (cache down)"}},
-		{apiclient.CacheBypass, false, ">live (cache down)</span>", []string{">cached</span>", ">live</span>"}},
-		{"", true, ">cached</span>", []string{">live</span>"}},
-		{"", false, ">live</span>", []string{">cached</span>"}},
+		{apiclient.CacheHit, true, []string{`id="last-read">Redis cache</dd>`, "&middot; HIT</dd>"}},
+		{apiclient.CacheMiss, false, []string{`id="last-read">MySQL</dd>`, "&middot; MISS, then cached</dd>"}},
+		{apiclient.CacheBypass, false, []string{`id="last-read">MySQL</dd>`, "&middot; BYPASS: Redis unreachable</dd>"}},
+		{"", true, []string{`id="last-read">Redis cache</dd>`}},
+		{"", false, []string{`id="last-read">MySQL</dd>`}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%v", tt.status, tt.cached), func(t *testing.T) {
 			api := &fakeAPI{list: listOf(tt.status, tt.cached, nil, tech("1", "Go", techlist.PriorityLow))}
+			api.list.Elapsed = 1234 * time.Microsecond
 			_, body := serve(t, newHandler(t, api), httptest.NewRequest(http.MethodGet, "/", nil))
-			mustContain(t, body, tt.want)
-			mustNotContain(t, body, tt.absent...)
+			mustContain(t, body, tt.want...)
+			mustContain(t, body, `in <span class="font-medium tabular-nums text-slate-800 dark:text-slate-200">1.2 ms</span>`)
 		})
 	}
 }
@@ -353,7 +394,7 @@ func TestCreateTech(t *testing.T) {
 				t.Errorf("text kept: got %q, want %q", got, tt.wantValue)
 			}
 			// The list is still shown below the form.
-			mustContain(t, body, "Redis", "1 tech<")
+			mustContain(t, body, "Redis", "<span data-count>1</span> shown")
 			if got := api.createdTexts(); strings.Join(got, "|") != strings.Join(tt.wantSent, "|") {
 				t.Errorf("sent to the API: got %q, want %q", got, tt.wantSent)
 			}
@@ -424,10 +465,13 @@ func TestCrossOriginProtection(t *testing.T) {
 
 func TestSecurityHeaders(t *testing.T) {
 	want := map[string]string{
-		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-		"X-Content-Type-Options":  "nosniff",
-		"Referrer-Policy":         "same-origin",
-		"X-Frame-Options":         "DENY",
+		"Content-Security-Policy":      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+		"X-Content-Type-Options":       "nosniff",
+		"Referrer-Policy":              "same-origin",
+		"X-Frame-Options":              "DENY",
+		"Cross-Origin-Opener-Policy":   "same-origin",
+		"Cross-Origin-Resource-Policy": "same-origin",
+		"Permissions-Policy":           "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
 	}
 	cross := postText("Go")
 	cross.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -439,6 +483,9 @@ func TestSecurityHeaders(t *testing.T) {
 		"healthz":   httptest.NewRequest(http.MethodGet, "/healthz", nil),
 		"readyz":    httptest.NewRequest(http.MethodGet, "/readyz", nil),
 		"static":    httptest.NewRequest(http.MethodGet, "/static/app.css", nil),
+		"script":    httptest.NewRequest(http.MethodGet, "/static/app.js", nil),
+		"about":     httptest.NewRequest(http.MethodGet, "/about", nil),
+		"events":    httptest.NewRequest(http.MethodGet, "/events", nil),
 		"not found": httptest.NewRequest(http.MethodGet, "/nope", nil),
 	}
 	for name, req := range requests {
@@ -531,6 +578,8 @@ func TestNotFoundAndMethods(t *testing.T) {
 		{http.MethodGet, "/index.html", 404, ""},
 		{http.MethodDelete, "/", 405, "GET, HEAD"},
 		{http.MethodPut, "/techs", 405, "GET, HEAD, POST"},
+		{http.MethodPost, "/about", 405, "GET, HEAD"},
+		{http.MethodPost, "/events", 405, "GET, HEAD"},
 		{http.MethodGet, "/techs", 303, ""},
 		{http.MethodHead, "/", 200, ""},
 	}
@@ -573,7 +622,7 @@ func TestThroughRealClient(t *testing.T) {
 		wantStatus int
 		want       string
 	}{
-		{"up", apiSrv.URL, 200, "live (cache down)"},
+		{"up", apiSrv.URL, 200, "BYPASS: Redis unreachable"},
 		{"down", "http://" + deadAddr, 503, "The API server is unreachable"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,142 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// PendingIndex keeps the ids of accepted, not yet stored techs in one
+// sorted set beside the Cache's pending marks, so that how many techs wait
+// for the worker can be counted without scanning keys. Each member's score
+// is when its mark expires (Unix milliseconds).
+//
+// The worker clears only the marks (Cache.ClearPending). A member whose mark
+// is gone is dropped when Forget is called with its id (the api-server does
+// so on each tech.created event) or when Count finds the mark gone; one
+// whose mark expired is dropped by score. So Count is exact up to the
+// moment's races, and costs a few commands whatever the key space holds.
+type PendingIndex struct {
+	cache *Cache
+	key   string
+}
+
+// NewPendingIndex returns the index of cache's pending marks, kept under
+// the cache's prefix followed by ":pending-index".
+func NewPendingIndex(cache *Cache) *PendingIndex {
+	return &PendingIndex{cache: cache, key: cache.prefix + ":pending-index"}
+}
+
+// countBatch is how many of the oldest members Count checks at a time, and
+// countRounds how many batches at most.
+const (
+	countBatch  = 256
+	countRounds = 8
+)
+
+// addPending adds a member and makes the index live at least as long as it.
+var addPending = goredis.NewScript(`
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 1
+`)
+
+// MarkPending sets id's pending mark for ttl (see Cache.MarkPending) and
+// adds id to the index. The index itself expires with its last mark, so it
+// never outlives the marks it counts.
+func (p *PendingIndex) MarkPending(ctx context.Context, id string, ttl time.Duration) error {
+	expires := time.Now().Add(ttl).UnixMilli()
+	// One round trip; not a transaction, since in a cluster the mark and
+	// the index live in different slots. The mark is written first.
+	_, err := p.cache.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+		pl.Set(ctx, p.cache.pendingKey(id), "1", ttl)
+		addPending.Eval(ctx, pl, []string{p.key}, expires, id, ttl.Milliseconds())
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark %s pending: %w", id, err)
+	}
+	return nil
+}
+
+// Pending reports whether id was accepted and not stored yet.
+func (p *PendingIndex) Pending(ctx context.Context, id string) (bool, error) {
+	return p.cache.Pending(ctx, id)
+}
+
+// ClearPending clears the pending marks of ids and drops them from the index.
+func (p *PendingIndex) ClearPending(ctx context.Context, ids ...string) error {
+	if err := p.cache.ClearPending(ctx, ids...); err != nil {
+		return err
+	}
+	return p.Forget(ctx, ids...)
+}
+
+// Forget drops ids from the index, leaving their marks alone (the worker
+// has cleared them already).
+func (p *PendingIndex) Forget(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
+	}
+	if err := p.cache.rdb.ZRem(ctx, p.key, members...).Err(); err != nil {
+		return fmt.Errorf("forget pending ids: %w", err)
+	}
+	return nil
+}
+
+// Count returns how many accepted techs are not stored yet. It drops the
+// members whose mark expired, then checks the marks of the oldest members
+// (those the worker most likely stored already), a batch at a time, until
+// a batch has no stale member or countRounds batches were checked.
+func (p *PendingIndex) Count(ctx context.Context) (int64, error) {
+	rdb := p.cache.rdb
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	if err := rdb.ZRemRangeByScore(ctx, p.key, "-inf", "("+now).Err(); err != nil {
+		return 0, fmt.Errorf("count pending: %w", err)
+	}
+	var start int64
+	for range countRounds {
+		ids, err := rdb.ZRange(ctx, p.key, start, start+countBatch-1).Result()
+		if err != nil {
+			return 0, fmt.Errorf("count pending: %w", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		exists := make([]*goredis.IntCmd, len(ids))
+		_, err = rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+			for i, id := range ids {
+				exists[i] = pl.Exists(ctx, p.cache.pendingKey(id))
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("count pending: %w", err)
+		}
+		var gone []string
+		for i, cmd := range exists {
+			if cmd.Val() == 0 {
+				gone = append(gone, ids[i])
+			}
+		}
+		if err := p.Forget(ctx, gone...); err != nil {
+			return 0, fmt.Errorf("count pending: %w", err)
+		}
+		if len(gone) == 0 || len(ids) < countBatch {
+			break
+		}
+		start += int64(len(ids) - len(gone))
+	}
+	n, err := rdb.ZCard(ctx, p.key).Result()
+	if err != nil {
+		return 0, fmt.Errorf("count pending: %w", err)
+	}
+	return n, nil
+}
