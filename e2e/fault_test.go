@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -407,6 +408,10 @@ func postLoad(ctx context.Context, url string, n, rate int, text func(i int) str
 			r.ambiguous[o.text] = true
 		case o.status == http.StatusAccepted && techlist.ValidID(o.id):
 			r.accepted[o.text] = o.id
+		case o.status == http.StatusServiceUnavailable && strings.Contains(o.body, "may or may not have been queued"):
+			// Redis did not confirm and the api-server says so: as uncertain
+			// as a transport error.
+			r.ambiguous[o.text] = true
 		case o.status == http.StatusServiceUnavailable:
 			r.refused[o.text] = true
 		default:

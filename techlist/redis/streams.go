@@ -37,21 +37,29 @@ func NewStreamPublisher(rdb goredis.UniversalClient, stream string, maxLen int64
 	return &StreamPublisher{rdb: rdb, stream: stream, maxLen: maxLen}
 }
 
-// appendBounded adds the entry only while the stream is shorter than its
-// bound, in one atomic step. MAXLEN trimming would instead drop the oldest
-// entries, which may not have been processed.
-var appendBounded = goredis.NewScript(`
+// appendOnce adds the entry only while the stream is shorter than its
+// bound, in one atomic step (MAXLEN trimming would instead drop the oldest
+// entries, which may not have been processed), and only once per envelope
+// id: a marker key, kept for a day, records the ids appended, so a publish
+// retried after its reply was lost (was it appended or not?) appends
+// nothing the second time. The marker shares the stream's cluster slot
+// through its hash tag.
+var appendOnce = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'dup' end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
+redis.call('SET', KEYS[2], '1', 'EX', 86400)
 return redis.call('XADD', KEYS[1], '*', ARGV[2], ARGV[3])
 `)
 
-// Publish appends env to the stream.
+// Publish appends env to the stream, once: publishing the same envelope id
+// again is a no-op that succeeds.
 func (p *StreamPublisher) Publish(ctx context.Context, env techlist.Envelope) error {
 	b, err := env.Encode()
 	if err != nil {
 		return err
 	}
-	err = appendBounded.Run(ctx, p.rdb, []string{p.stream}, p.maxLen, payloadField, b).Err()
+	marker := "{" + p.stream + "}:appended:" + env.ID
+	err = appendOnce.Run(ctx, p.rdb, []string{p.stream, marker}, p.maxLen, payloadField, b).Err()
 	if errors.Is(err, goredis.Nil) {
 		return ErrQueueFull
 	}

@@ -266,3 +266,23 @@ func TestReplayTakesASnapshot(t *testing.T) {
 		t.Errorf("dead letters left: got %d, want 0", got)
 	}
 }
+
+// A publish retried after its reply was lost appends nothing the second
+// time.
+func TestStreamPublishIsIdempotentByID(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	stream := streamName(names)
+	t.Cleanup(func() { rdb.Del(context.Background(), "{"+stream+"}:appended:"+"01890a5d-ac96-774b-bcce-b302099a8057") })
+	pub := redis.NewStreamPublisher(rdb, stream, 100)
+	env := techlist.NewEnvelope("01890a5d-ac96-774b-bcce-b302099a8057", "Go", time.Now())
+	for i := range 3 {
+		if err := pub.Publish(ctx, env); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if n := rdb.XLen(ctx, stream).Val(); n != 1 {
+		t.Errorf("stream length after publishing one envelope 3 times: got %d, want 1", n)
+	}
+}

@@ -330,3 +330,37 @@ func TestCreateCarriesTheCallersRequestID(t *testing.T) {
 		}
 	}
 }
+
+// A publish whose outcome is unknown (a transport error) is retried, so a
+// short Redis outage costs latency rather than a refusal; when it stays
+// unknown, the 503 says the tech may have been queued.
+func TestCreateRetriesAnUncertainPublish(t *testing.T) {
+	f := newFixture(t)
+	f.pub.failFirst = []error{errors.New("read: connection reset by peer"), errors.New("dial: connection refused")}
+	rec := serve(t, f.handler, "POST", "/api/v1/techs", "application/json", strings.NewReader(`{"text":"Go"}`))
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("got %d %s, want 202 after two transport errors", rec.Code, rec.Body)
+	}
+	if n := len(f.pub.published()); n != 1 {
+		t.Errorf("published: got %d, want 1", n)
+	}
+
+	f = newFixture(t)
+	f.pub.err = errors.New("dial: connection refused")
+	rec = serve(t, f.handler, "POST", "/api/v1/techs", "application/json", strings.NewReader(`{"text":"Go"}`))
+	e := checkError(t, rec, http.StatusServiceUnavailable, "unavailable")
+	if !strings.Contains(e.Error.Message, "may or may not have been queued") {
+		t.Errorf("message %q does not say the outcome is unknown", e.Error.Message)
+	}
+	if n := len(f.pub.markedFirst); n < 2 {
+		t.Errorf("publish attempts: got %d, want the publish retried", n)
+	}
+
+	// A clear refusal is not retried.
+	f = newFixture(t)
+	f.pub.err = redis.ErrNoSubscribers
+	serve(t, f.handler, "POST", "/api/v1/techs", "application/json", strings.NewReader(`{"text":"Go"}`))
+	if n := len(f.pub.markedFirst); n != 1 {
+		t.Errorf("publish attempts with no subscriber: got %d, want 1", n)
+	}
+}

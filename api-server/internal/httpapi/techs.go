@@ -132,9 +132,6 @@ func accept(w http.ResponseWriter, r *http.Request, cfg Config, d Deps) (string,
 		return "", err
 	}
 	ctx := r.Context()
-	// Cleanup after a failure must run even if the client went away.
-	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
 	if key != "" {
 		existing, busy, err := d.Idempotency.Reserve(ctx, key, id)
 		switch {
@@ -147,7 +144,11 @@ func accept(w http.ResponseWriter, r *http.Request, cfg Config, d Deps) (string,
 			return existing, nil
 		}
 	}
-	if err := publish(ctx, cleanupCtx, cfg, d, id, text); err != nil {
+	err = publish(ctx, cfg, d, id, text)
+	// What follows must run even if the client went away meanwhile.
+	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err != nil {
 		if key != "" {
 			d.Idempotency.Release(cleanupCtx, key)
 		}
@@ -162,7 +163,7 @@ func accept(w http.ResponseWriter, r *http.Request, cfg Config, d Deps) (string,
 }
 
 // publish marks id pending and puts its envelope on the queue.
-func publish(ctx, cleanupCtx context.Context, cfg Config, d Deps, id, text string) error {
+func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 	// Marked first, so a GET right after the 202 already sees "pending".
 	if err := d.Pending.MarkPending(ctx, id, cfg.PendingTTL); err != nil {
 		d.Metrics.publishFailed()
@@ -171,13 +172,28 @@ func publish(ctx, cleanupCtx context.Context, cfg Config, d Deps, id, text strin
 	env := techlist.NewEnvelope(id, text, d.Now())
 	env.RequestID = middleware.GetReqID(ctx)
 	err := d.Publisher.Publish(ctx, env)
+	// A transport error leaves it unknown whether the message got through.
+	// Sending it again is harmless (the stream appends an id once; a
+	// repeated pub/sub message stores one row), so it is retried for a
+	// while: a short Redis outage then costs latency, not a refusal.
+	wait := 100 * time.Millisecond
+	for deadline := time.Now().Add(cfg.PublishRetry); uncertain(err) && ctx.Err() == nil && time.Now().Add(wait).Before(deadline); {
+		sleep(ctx, wait)
+		wait = min(2*wait, time.Second)
+		err = d.Publisher.Publish(ctx, env)
+	}
 	if err == nil {
 		d.Metrics.published()
 		return nil
 	}
 	d.Metrics.publishFailed()
 	// Not accepted after all; a failure to unmark only delays the 404.
+	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
 	d.Pending.ClearPending(cleanupCtx, id)
+	if uncertain(err) {
+		return techlist.Unavailable(err, "Redis did not confirm the submission, so it may or may not have been queued; check the list before sending it again")
+	}
 	switch {
 	case errors.Is(err, redis.ErrNoSubscribers):
 		return techlist.Unavailable(err, "no worker is listening, so the tech was not accepted; try again shortly")
@@ -185,6 +201,21 @@ func publish(ctx, cleanupCtx context.Context, cfg Config, d Deps, id, text strin
 		return techlist.Unavailable(err, "the queue is full, so the tech was not accepted; try again later")
 	default:
 		return techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
+	}
+}
+
+// uncertain reports whether a publish failed in a way that leaves its
+// outcome unknown: not a clear refusal (nobody listening, queue full).
+func uncertain(err error) bool {
+	return err != nil && !errors.Is(err, redis.ErrNoSubscribers) && !errors.Is(err, redis.ErrQueueFull)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
