@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,18 +28,7 @@ import (
 	"github.com/techlist/api-server/internal/stats"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	getenv, err := config.Getenv(os.LookupEnv, ".env")
-	if err == nil {
-		err = run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "api-server:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("api-server", run) }
 
 type settings struct {
 	port            int
@@ -114,17 +100,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// MySQL may still be starting when the whole stack comes up at once.
 	var store *mysql.Store
-	err := service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) error {
-		db, err := mysql.Open(ctx, cfg.mysql)
-		if err != nil {
-			return err
-		}
-		if err := mysql.Migrate(ctx, cfg.mysql); err != nil {
-			db.Close()
-			return err
-		}
-		store = mysql.NewStore(db, cfg.mysql.Table)
-		return nil
+	err := service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) (err error) {
+		store, err = mysql.OpenStore(ctx, cfg.mysql)
+		return err
 	})
 	if err != nil {
 		return err

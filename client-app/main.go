@@ -11,10 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/techlist/client-app/internal/apiclient"
@@ -23,20 +20,7 @@ import (
 	"github.com/techlist/techlist/service"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	getenv, err := config.Getenv(os.LookupEnv, ".env")
-	if err == nil {
-		err = run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "client-app:", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { service.Main("client-app", run) }
 
 // settings is the client-app's configuration, read once at start.
 type settings struct {

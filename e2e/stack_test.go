@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -385,22 +384,8 @@ func eventually(t *testing.T, what string, check func() bool) {
 	}
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer holds a service's log while the test reads it.
+type syncBuffer = testenv.Buffer
 
 // watchStored subscribes to the worker's tech.created events (the worker
 // publishes them after committing the rows and invalidating the cache) and

@@ -138,3 +138,18 @@ func renderMigrations(table string) (fs.FS, error) {
 	}
 	return out, nil
 }
+
+// OpenStore opens the pool (creating the database if need be), applies the
+// migrations, and returns the Store over the configured table. The caller
+// closes it.
+func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
+	db, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return NewStore(db, cfg.Table), nil
+}
