@@ -4,6 +4,7 @@
 package cacheaside
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -67,8 +68,9 @@ func (r *Reader) observe(kind string, s Status) {
 	}
 }
 
-// List returns one page of the newest-first list as the JSON of a
-// techlist.Page, and where it came from.
+// List returns one page of the newest-first list, and where it came from.
+// The bytes are the JSON of a techlist.Page with "cached":true added, the
+// answer to a cache hit; PageJSON gives the answer for any status.
 func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, Status, error) {
 	field := strconv.Itoa(limit) + ":" + cursor
 	var localGen uint64
@@ -134,7 +136,31 @@ func (r *Reader) listFromStore(ctx context.Context, limit int, cursor string) ([
 	if err != nil {
 		return nil, fmt.Errorf("encode page: %w", err)
 	}
-	return b, nil
+	// Kept in the form a cache hit is answered with, so a hit is written
+	// as it is, in one piece; see PageJSON.
+	return append(b[:len(b)-1], cachedSuffix...), nil
+}
+
+const cachedSuffix = `,"cached":true}`
+
+// PageJSON turns what List returns, {"data":…,"next_cursor":…,"cached":true},
+// into the answer for status: as it is for a HIT, with "cached":false
+// otherwise. A page cached without the flag (by an older version) gets it.
+func PageJSON(b []byte, status Status) []byte {
+	flag := `,"cached":false}`
+	if status == Hit {
+		flag = cachedSuffix
+	}
+	if bytes.HasSuffix(b, []byte(cachedSuffix)) {
+		if status == Hit {
+			return b
+		}
+		b = b[:len(b)-len(cachedSuffix)]
+	} else {
+		b = b[:len(b)-1] // the object's closing brace
+	}
+	out := make([]byte, 0, len(b)+len(flag))
+	return append(append(out, b...), flag...)
 }
 
 // TechResult is a read of one tech: its JSON, or Pending when it was

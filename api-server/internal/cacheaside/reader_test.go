@@ -189,6 +189,13 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
+// listJSON is what List returns for page: its JSON, with "cached":true.
+func listJSON(t *testing.T, page techlist.Page) []byte {
+	t.Helper()
+	b := mustJSON(t, page)
+	return append(b[:len(b)-1], `,"cached":true}`...)
+}
+
 func sameTech(a, b techlist.Tech) bool {
 	return a.ID == b.ID && a.Text == b.Text && a.Priority == b.Priority &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.SubmittedAt.Equal(b.SubmittedAt)
@@ -198,11 +205,11 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 func TestListHit(t *testing.T) {
 	cache, store, obs := newFakeCache(), &fakeStore{}, &observer{}
-	cache.pages["50:"] = []byte(`{"data":[],"next_cursor":null}`)
+	cache.pages["50:"] = []byte(`{"data":[],"next_cursor":null,"cached":true}`)
 	r := cacheaside.NewReader(cache, store, nil, discard(), obs)
 
 	b, status, err := r.List(context.Background(), 50, "")
-	if err != nil || status != cacheaside.Hit || string(b) != `{"data":[],"next_cursor":null}` {
+	if err != nil || status != cacheaside.Hit || string(b) != `{"data":[],"next_cursor":null,"cached":true}` {
 		t.Fatalf("got %s, %q, %v; want the cached page, HIT, nil", b, status, err)
 	}
 	if n := store.calls(); n != 0 {
@@ -234,7 +241,7 @@ func TestListMissFillsWithTheGenerationRead(t *testing.T) {
 			if err != nil || status != cacheaside.Miss {
 				t.Fatalf("got %q, %v; want MISS, nil", status, err)
 			}
-			want := mustJSON(t, store.page)
+			want := listJSON(t, store.page)
 			if !bytes.Equal(b, want) {
 				t.Errorf("page:\ngot  %s\nwant %s", b, want)
 			}
@@ -261,7 +268,7 @@ func TestListEmptyPageIsAnArray(t *testing.T) {
 	store := &fakeStore{page: techlist.Page{Data: []techlist.Tech{}}}
 	r := cacheaside.NewReader(newFakeCache(), store, nil, discard(), nil)
 	b, _, err := r.List(context.Background(), 50, "")
-	if err != nil || string(b) != `{"data":[],"next_cursor":null}` {
+	if err != nil || string(b) != `{"data":[],"next_cursor":null,"cached":true}` {
 		t.Errorf("got %s, %v; want an empty data array and a null cursor", b, err)
 	}
 }
@@ -272,7 +279,7 @@ func TestListFailedFillStillAnswers(t *testing.T) {
 	store := &fakeStore{page: techlist.Page{Data: []techlist.Tech{aTech()}}}
 	r := cacheaside.NewReader(cache, store, nil, discard(), nil)
 	b, status, err := r.List(context.Background(), 50, "")
-	if err != nil || status != cacheaside.Miss || !bytes.Equal(b, mustJSON(t, store.page)) {
+	if err != nil || status != cacheaside.Miss || !bytes.Equal(b, listJSON(t, store.page)) {
 		t.Errorf("got %s, %q, %v; want the page, MISS, nil", b, status, err)
 	}
 }
@@ -287,7 +294,7 @@ func TestListRedisDownBypasses(t *testing.T) {
 	if err != nil || status != cacheaside.Bypass {
 		t.Fatalf("got %q, %v; want BYPASS, nil", status, err)
 	}
-	if !bytes.Equal(b, mustJSON(t, store.page)) {
+	if !bytes.Equal(b, listJSON(t, store.page)) {
 		t.Errorf("page: got %s, want the store's", b)
 	}
 	if len(cache.setPages) != 0 {
@@ -347,7 +354,7 @@ func TestListConcurrentMissesQueryOnce(t *testing.T) {
 	store := &fakeStore{page: techlist.Page{Data: []techlist.Tech{aTech()}}, release: make(chan struct{})}
 	cache := newFakeCache()
 	r := cacheaside.NewReader(cache, store, nil, discard(), nil)
-	want := mustJSON(t, store.page)
+	want := listJSON(t, store.page)
 
 	type result struct {
 		b      []byte
@@ -553,5 +560,27 @@ func TestReaderOnRealRedisAndMySQL(t *testing.T) {
 	}
 	if res, err := r.Tech(ctx, pendingID); err != nil || !res.Pending {
 		t.Errorf("pending id: got %+v, %v; want pending", res, err)
+	}
+}
+
+func TestPageJSON(t *testing.T) {
+	hit := []byte(`{"data":[],"next_cursor":null,"cached":true}`)
+	if got := cacheaside.PageJSON(hit, cacheaside.Hit); string(got) != string(hit) {
+		t.Errorf("HIT: got %s", got)
+	}
+	for _, s := range []cacheaside.Status{cacheaside.Miss, cacheaside.Bypass} {
+		if got := string(cacheaside.PageJSON(hit, s)); got != `{"data":[],"next_cursor":null,"cached":false}` {
+			t.Errorf("%s: got %s", s, got)
+		}
+	}
+	if string(hit) != `{"data":[],"next_cursor":null,"cached":true}` {
+		t.Error("PageJSON changed the cached bytes")
+	}
+	old := []byte(`{"data":[],"next_cursor":null}`) // cached by an older version
+	if got := string(cacheaside.PageJSON(old, cacheaside.Hit)); got != string(hit) {
+		t.Errorf("old page, HIT: got %s", got)
+	}
+	if got := string(cacheaside.PageJSON(old, cacheaside.Miss)); got != `{"data":[],"next_cursor":null,"cached":false}` {
+		t.Errorf("old page, MISS: got %s", got)
 	}
 }
