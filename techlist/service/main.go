@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/techlist/techlist/config"
 )
@@ -16,12 +17,15 @@ type Run func(ctx context.Context, args []string, getenv func(string) string, st
 
 // Main is the whole of each service's main: it stops on SIGINT or SIGTERM
 // (what Ctrl-C and docker stop send), reads .env beside the real
-// environment, calls run, and exits 1 with the error's one line.
+// environment, calls run with standard output buffered (see logBuffer),
+// and exits 1 with the error's one line.
 func Main(name string, run Run) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	getenv, err := config.Getenv(os.LookupEnv, ".env")
 	if err == nil {
-		err = run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr)
+		stdout := newLogBuffer(os.Stdout, 100*time.Millisecond)
+		err = run(ctx, os.Args[1:], getenv, stdout, os.Stderr)
+		stdout.Close()
 	}
 	stop()
 	if err != nil {
