@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"time"
 
@@ -127,12 +126,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "api_cache_local_hits_total", Help: "List reads answered by the in-process tier (also counted as HIT).",
 		}, func() float64 { return float64(local.Hits()) }))
-		watchDone := make(chan struct{})
-		go func() {
-			defer close(watchDone)
-			watchEvents(ctx, rdb, redis.EventsChannel(cfg.channel), local, logger)
-		}()
-		defer func() { <-watchDone }()
 	}
 	// Live updates: one subscription to the worker's events, relayed to
 	// every GET /api/v1/events client; and the numbers of GET /api/v1/stats.
@@ -146,7 +139,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Cache:     cacheCounter,
 	}, logger)
 	hub := live.NewHub(live.Redis(rdb, redis.EventsChannel(cfg.channel)), logger, live.Options{
+		// The in-process tier is dropped on every commit the worker
+		// announces, and whenever events may have been missed; its TTL
+		// bounds staleness in between.
+		OnGap: func() {
+			if local != nil {
+				local.Invalidate()
+			}
+		},
 		OnEvent: func(ctx context.Context, ev techlist.Event) {
+			if local != nil {
+				local.Invalidate()
+			}
 			statsSource.TechStored()
 			if err := pending.Forget(ctx, ev.Tech.ID); err != nil {
 				logger.Debug("live events: forget pending id", "err", err)
@@ -182,26 +186,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return service.Serve(ctx, srv, ln, logger, cfg.shutdownTimeout)
-}
-
-// watchEvents keeps the in-process cache tier in step with the worker's
-// commits: it subscribes to the events channel (retrying while Redis is
-// down) and drops the tier on every event, until ctx ends. Until it is
-// subscribed, the tier's TTL alone bounds staleness.
-func watchEvents(ctx context.Context, rdb goredis.UniversalClient, channel string, local *cacheaside.Local, logger *slog.Logger) {
-	for ctx.Err() == nil {
-		sub, err := redis.SubscribeEvents(ctx, rdb, channel)
-		if err != nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		local.Invalidate() // events before the subscription were missed
-		local.Watch(ctx, sub, logger)
-		sub.Close()
-	}
 }
 
 // publisher returns the queue of the configured mode: the pub/sub channel,

@@ -1,13 +1,9 @@
 package cacheaside
 
 import (
-	"context"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/techlist/techlist"
 )
 
 // Local is a small in-process tier in front of Redis for list pages: the
@@ -81,30 +77,4 @@ func (l *Local) Invalidate() {
 	defer l.mu.Unlock()
 	l.gen.Add(1)
 	clear(l.entries)
-}
-
-// Events delivers the worker's tech.created events.
-type Events interface {
-	Receive(ctx context.Context) (techlist.Event, error)
-}
-
-// Watch drops the tier on every event until ctx ends. A receive error also
-// drops it (events may have been missed) and is retried after a pause.
-func (l *Local) Watch(ctx context.Context, events Events, logger *slog.Logger) {
-	for {
-		_, err := events.Receive(ctx)
-		l.Invalidate()
-		if err == nil {
-			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		logger.Warn("cache events interrupted; the in-process tier relies on its TTL until they resume", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
 }

@@ -2,12 +2,9 @@ package cacheaside_test
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/techlist/techlist"
 
 	"github.com/techlist/api-server/internal/cacheaside"
 )
@@ -61,50 +58,6 @@ func TestLocalIsBounded(t *testing.T) {
 	}
 	if held > 2 {
 		t.Errorf("holding %d entries, want at most 2", held)
-	}
-}
-
-type fakeEvents struct {
-	ch chan error
-}
-
-func (f fakeEvents) Receive(ctx context.Context) (techlist.Event, error) {
-	select {
-	case <-ctx.Done():
-		return techlist.Event{}, ctx.Err()
-	case err := <-f.ch:
-		return techlist.Event{Type: techlist.EventTechCreated}, err
-	}
-}
-
-func TestLocalWatchDropsTheTierOnEventsAndErrors(t *testing.T) {
-	l := cacheaside.NewLocal(time.Minute, 10)
-	ev := fakeEvents{ch: make(chan error)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); l.Watch(ctx, ev, discard()) }()
-
-	for _, err := range []error{nil, errors.New("connection reset")} {
-		l.Set("50:", []byte("p"), l.Gen())
-		gen := l.Gen()
-		ev.ch <- err
-		waitFor(t, func() bool { return l.Gen() != gen })
-		if _, ok := l.Get("50:"); ok {
-			t.Errorf("after an event (err %v): the page is still served", err)
-		}
-	}
-	cancel()
-	<-done
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -44,6 +44,9 @@ type Options struct {
 	Buffer int
 	// OnEvent, when set, is called with each event before it is relayed.
 	OnEvent func(ctx context.Context, ev techlist.Event)
+	// OnGap, when set, is called whenever events may have been missed: on
+	// each (re)subscription and when a subscription is lost.
+	OnGap func()
 	// MinBackoff and MaxBackoff bound the wait before subscribing again
 	// after a failure. Defaults 200ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -99,8 +102,10 @@ func (h *Hub) Run(ctx context.Context) {
 		} else {
 			wait = h.opts.MinBackoff // it worked: a new failure starts over
 			h.setConnected(true)
+			h.gap()
 			err = h.relay(ctx, src)
 			h.setConnected(false)
+			h.gap()
 			src.Close()
 			if ctx.Err() != nil {
 				return
@@ -117,6 +122,12 @@ func (h *Hub) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		wait = min(wait*2, h.opts.MaxBackoff)
+	}
+}
+
+func (h *Hub) gap() {
+	if h.opts.OnGap != nil {
+		h.opts.OnGap()
 	}
 }
 

@@ -249,3 +249,25 @@ func TestHubOnRedis(t *testing.T) {
 		}
 	}
 }
+
+func TestOnGapIsCalledOnEachSubscriptionAndLoss(t *testing.T) {
+	var gaps atomic.Int32
+	redis := newFakeRedis(0)
+	_, stop := startHub(t, redis.subscribe, live.Options{OnGap: func() { gaps.Add(1) }})
+	defer stop()
+	first := <-redis.opened
+	waitUntil := func(want int32) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for gaps.Load() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("gaps: got %d, want %d", gaps.Load(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitUntil(1) // subscribed: events before it were missed
+	first.items <- errors.New("connection reset")
+	<-redis.opened
+	waitUntil(3) // the loss, and the new subscription
+}
