@@ -205,6 +205,9 @@ func (c *Client) do(req *http.Request, op string, want int, out any) (http.Heade
 // exchange sends req through hc and reads the whole answer, bounded by
 // MaxBodySize.
 func (c *Client) exchange(hc *http.Client, req *http.Request, op string) (int, http.Header, []byte, error) {
+	if id := techlist.RequestID(req.Context()); id != "" {
+		req.Header.Set("X-Request-Id", id) // so one tech can be followed through every log
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, nil, nil, &TransportError{Op: op, Err: err}

@@ -1,10 +1,16 @@
 package web
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"sync/atomic"
 	"time"
+
+	"github.com/techlist/techlist"
 )
 
 // contentSecurityPolicy allows only this origin's own files: no inline
@@ -53,8 +59,21 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // logRequests logs one line per request (successful health probes at debug
 // level, so they do not drown the rest) and turns a panic into a 500 page.
 func logRequests(logger *slog.Logger, p *pages, next http.Handler) http.Handler {
+	// Each request gets an id (the caller's X-Request-Id when it is a sane
+	// one): it is logged, answered in X-Request-Id, and sent on to the
+	// api-server, which puts it in the envelope for the worker's log.
+	b := make([]byte, 6)
+	rand.Read(b)
+	prefix := "client-" + hex.EncodeToString(b) + "-"
+	var n atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !techlist.ValidRequestID(id) {
+			id = prefix + strconv.FormatUint(n.Add(1), 10)
+		}
+		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(techlist.WithRequestID(r.Context(), id))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
@@ -81,6 +100,7 @@ func logRequests(logger *slog.Logger, p *pages, next http.Handler) http.Handler 
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Duration("duration", time.Since(start)),
+				slog.String("request_id", id),
 			)
 		}()
 		next.ServeHTTP(rec, r)
