@@ -32,6 +32,8 @@ func main() { service.Main("api-server", run) }
 type settings struct {
 	port            int
 	mysql           mysql.Config
+	replica         mysql.Config
+	hasReplica      bool
 	redis           redis.Config
 	channel         string
 	cachePrefix     string
@@ -47,7 +49,7 @@ type settings struct {
 }
 
 func readSettings(env *config.Env) settings {
-	return settings{
+	s := settings{
 		port:           env.Int("PORT", 5000, 0, 65535),
 		mysql:          mysql.ConfigFromEnv(env),
 		redis:          redis.ConfigFromEnv(env),
@@ -68,6 +70,8 @@ func readSettings(env *config.Env) settings {
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
 		shutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
+	s.replica, s.hasReplica = mysql.ReplicaConfigFromEnv(env, s.mysql)
+	return s
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -120,6 +124,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	metrics.RegisterPools(reg, store.DB(), rdb)
 	apiMetrics := httpapi.NewMetrics(reg)
 	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
+	var replica *mysql.Store
+	if cfg.hasReplica {
+		db, err := mysql.OpenReplica(cfg.replica)
+		if err != nil {
+			return err
+		}
+		replica = mysql.NewStore(db, cfg.replica.Table)
+		defer replica.Close()
+		logger.Info("reading from a MySQL replica where its lag is harmless", "replica", cfg.replica.Host+":"+strconv.Itoa(cfg.replica.Port))
+	}
 	var local *cacheaside.Local
 	if cfg.localTTL > 0 {
 		local = cacheaside.NewLocal(cfg.localTTL, cfg.localEntries)
@@ -161,9 +175,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg.MustRegister(live.ClientsGauge(hub))
 	defer live.Start(ctx, hub)() // stops with ctx, before Redis is closed
 
+	reader := cacheaside.NewReader(cache, store, local, logger, cacheCounter)
+	if replica != nil {
+		reader.UseReplica(replica)
+	}
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
 		Logger:      logger,
-		Reader:      cacheaside.NewReader(cache, store, local, logger, cacheCounter),
+		Reader:      reader,
 		Publisher:   queue,
 		Pending:     pending,
 		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL),

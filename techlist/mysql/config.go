@@ -71,3 +71,17 @@ func (c Config) validate() error {
 	}
 	return nil
 }
+
+// ReplicaConfigFromEnv reads MYSQL_READ_HOST and friends: a read replica
+// of primary, with the same database and table. MYSQL_READ_PORT,
+// MYSQL_READ_USERNAME and MYSQL_READ_PASSWORD default to the primary's.
+// ok is false when MYSQL_READ_HOST is empty: no replica.
+func ReplicaConfigFromEnv(env *config.Env, primary Config) (cfg Config, ok bool) {
+	host := env.String("MYSQL_READ_HOST", "")
+	cfg = primary
+	cfg.Host = host
+	cfg.Port = env.Int("MYSQL_READ_PORT", primary.Port, 1, 65535)
+	cfg.User = env.String("MYSQL_READ_USERNAME", primary.User)
+	cfg.Password = env.Raw("MYSQL_READ_PASSWORD", primary.Password)
+	return cfg, host != ""
+}

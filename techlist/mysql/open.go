@@ -153,3 +153,25 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	return NewStore(db, cfg.Table), nil
 }
+
+// OpenReplica returns a pool for a read replica without connecting: a
+// replica that is down must not stop the service, whose reads fall back to
+// the primary. It neither creates the database nor migrates: the primary
+// does, and replication brings both.
+func OpenReplica(cfg Config) (*sqlx.DB, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	db, err := sqlx.Open("mysql", cfg.dsn(cfg.Database, false))
+	if err != nil {
+		return nil, fmt.Errorf("mysql replica %s:%d: %w", cfg.Host, cfg.Port, err)
+	}
+	maxOpen := cfg.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = 16
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	return db, nil
+}

@@ -54,7 +54,17 @@ type Reader struct {
 	// Concurrent misses of one key share one MySQL query.
 	flight singleflight.Group
 	local  *Local
+	// replica, when set, is a MySQL read replica: see UseReplica.
+	replica Store
 }
+
+// UseReplica makes the reader read from a MySQL replica where a replica's
+// lag cannot leave a stale page in the cache: reads while Redis is down
+// (BYPASS), and single techs (a row never changes; one the replica does
+// not have yet is looked for on the primary). A list read that fills the
+// cache reads the primary, so the cache never keeps a page older than the
+// write that invalidated it. Any replica error falls back to the primary.
+func (r *Reader) UseReplica(replica Store) { r.replica = replica }
 
 // NewReader returns a Reader over cache and store. local, the in-process
 // tier for list pages, may be nil.
@@ -84,7 +94,7 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 	cached, gen, err := r.cache.Page(ctx, field)
 	if err != nil {
 		r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
-		b, err := r.listFromStore(ctx, limit, cursor)
+		b, err := r.listFromStore(ctx, limit, cursor, true)
 		if err != nil {
 			return nil, "", err
 		}
@@ -99,7 +109,7 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 	v, err, _ := r.flight.Do(field+"@"+gen, func() (any, error) {
 		// Shared by every waiting reader, so one leaving must not cancel it.
 		ctx := context.WithoutCancel(ctx)
-		b, err := r.listFromStore(ctx, limit, cursor)
+		b, err := r.listFromStore(ctx, limit, cursor, false)
 		if err != nil {
 			return nil, err
 		}
@@ -127,8 +137,15 @@ func (r *Reader) keepLocal(field string, b []byte, gen uint64) {
 	}
 }
 
-func (r *Reader) listFromStore(ctx context.Context, limit int, cursor string) ([]byte, error) {
-	page, err := r.store.List(ctx, limit, cursor)
+func (r *Reader) listFromStore(ctx context.Context, limit int, cursor string, replicaOK bool) ([]byte, error) {
+	var page techlist.Page
+	var err error
+	if replicaOK && r.replica != nil {
+		page, err = r.replica.List(ctx, limit, cursor)
+	}
+	if !replicaOK || r.replica == nil || err != nil {
+		page, err = r.store.List(ctx, limit, cursor)
+	}
 	if err != nil {
 		return nil, techlist.Unavailable(err, "the database is unavailable; try again shortly")
 	}
@@ -163,6 +180,17 @@ func PageJSON(b []byte, status Status) []byte {
 	return append(append(out, b...), flag...)
 }
 
+// get reads one tech from the replica, or from the primary when the
+// replica fails or does not have it (yet).
+func (r *Reader) get(ctx context.Context, id string) (techlist.Tech, error) {
+	if r.replica != nil {
+		if t, err := r.replica.Get(ctx, id); err == nil {
+			return t, nil
+		}
+	}
+	return r.store.Get(ctx, id)
+}
+
 // TechResult is a read of one tech: its JSON, or Pending when it was
 // accepted and is not stored yet.
 type TechResult struct {
@@ -183,7 +211,7 @@ func (r *Reader) Tech(ctx context.Context, id string) (TechResult, error) {
 		r.observe("tech", Hit)
 		return TechResult{JSON: cached, Status: Hit}, nil
 	}
-	tech, err := r.store.Get(ctx, id)
+	tech, err := r.get(ctx, id)
 	if techlist.ErrorCode(err) == techlist.ENotFound {
 		if status == Bypass {
 			// Without Redis nobody can tell pending from unknown.
