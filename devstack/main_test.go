@@ -191,8 +191,10 @@ func startDevstack(t *testing.T, args ...string) *syncBuffer {
 			}
 		}
 	}
-	// The banner comes out once everything listens; wait for its last line.
-	for strings.Count(out.String(), "*****") < 2 {
+	// The banner comes out once everything listens, framed by two lines of
+	// stars; wait for the second. (Counting "*****" would be satisfied by
+	// the first line alone.)
+	for strings.Count(out.String(), "msg=*****") < 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no banner 15s after devstack started\n%s", out.String())
 		}

@@ -263,11 +263,11 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 		ids[i] = r.tech.ID
 		deliveries[i] = r.delivery
 	}
-	// The rows are committed. Acknowledging and clearing the pending marks
-	// run beside the invalidation; the event goes out only after the
-	// invalidation, so whoever reacts to it reads the new list. A cache
-	// that cannot be invalidated now is stale for at most its TTL, so these
-	// failures are logged, not retried.
+	// The rows are committed. Acknowledging, clearing the pending marks and
+	// invalidating the cache run side by side; the event goes out after all
+	// three, so whoever reacts to it finds the row listed and no longer
+	// pending. A cache that cannot be invalidated now is stale for at most
+	// its TTL, so these failures are logged, not retried.
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -285,10 +285,10 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 	if err := c.cache.InvalidateLists(ctx); err != nil {
 		c.logger.Warn("cache invalidation failed; lists may be stale until the cache TTL", "err", err)
 	}
+	wg.Wait()
 	if err := c.events.PublishCreated(ctx, stored); err != nil {
 		c.logger.Warn("publishing tech.created events failed", "err", err)
 	}
-	wg.Wait()
 	c.logger.Debug("stored a batch", "rows", len(batch))
 	// One line per record, with the id of the request that submitted it,
 	// so a tech can be followed from the client-app to here.
