@@ -13,7 +13,6 @@ GOTESTFLAGS ?=
 ## dev: build and run the three services together (Ctrl-C stops all); where
 ## no MySQL or Redis answers, bin/devstack stands in for it, in memory
 dev: build
-	go build -o bin/ ./devstack
 	@scripts/dev.sh
 
 ## build: build the three programs into bin/

@@ -91,8 +91,11 @@ stop() {
 trap stop INT TERM
 
 if [ "${#missing[@]}" -gt 0 ]; then
-  if [ ! -x bin/devstack ]; then
-    echo "make dev: nothing answers for ${missing[*]}, and bin/devstack is not built: run make dev, or go build -o bin/ ./devstack." >&2
+  # Built only when needed: it links an SQL engine, a minute to compile
+  # the first time.
+  echo "make dev: nothing answers for ${missing[*]}; building the embedded development stack (bin/devstack)..."
+  if ! go build -o bin/ ./devstack; then
+    echo "make dev: could not build bin/devstack (go build -o bin/ ./devstack)." >&2
     exit 1
   fi
   # Started in the background, devstack ignores SIGINT (the shell sets
