@@ -154,7 +154,7 @@ func TestLiveQueuedToStored(t *testing.T) {
 	livePoll(t, alice, "nothing waiting", `document.querySelector('[data-stat="waiting"]').textContent === "0"`, 15*time.Second)
 	livePoll(t, bob, "the total", `document.querySelector('[data-stat="total"]').textContent === "6"`, 15*time.Second)
 	livePoll(t, alice, "the highlight gone", `!document.querySelector("li[data-fresh]")`, 10*time.Second)
-	browser.Screenshot(t, alice, "live-main-page.png") // not main-page.png: TestBrowserAddsTech writes that one
+	browser.Screenshot(t, alice, "live-main-page.png")
 }
 
 // TestLivePaging pages through 7 techs 3 at a time (PAGE_SIZE=3): with
