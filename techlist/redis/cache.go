@@ -115,10 +115,16 @@ func (c *Cache) SetTech(ctx context.Context, id string, val []byte) error {
 // MarkPending records that id was accepted and is on its way to MySQL, for
 // ttl at most; the worker clears it when the row is committed.
 func (c *Cache) MarkPending(ctx context.Context, id string, ttl time.Duration) error {
-	if err := c.rdb.Set(ctx, c.pendingKey(id), "1", ttl).Err(); err != nil {
+	if err := c.markPending(ctx, c.rdb, id, ttl).Err(); err != nil {
 		return fmt.Errorf("mark %s pending: %w", id, err)
 	}
 	return nil
+}
+
+// markPending queues the mark's command on cmd: the client, or a pipeline
+// that sends it with others (see PendingIndex.MarkPending).
+func (c *Cache) markPending(ctx context.Context, cmd goredis.Cmdable, id string, ttl time.Duration) *goredis.StatusCmd {
+	return cmd.Set(ctx, c.pendingKey(id), "1", ttl)
 }
 
 // Pending reports whether id was accepted and not stored yet.

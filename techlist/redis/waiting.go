@@ -52,7 +52,7 @@ func (p *PendingIndex) MarkPending(ctx context.Context, id string, ttl time.Dura
 	// One round trip; not a transaction, since in a cluster the mark and
 	// the index live in different slots. The mark is written first.
 	_, err := p.cache.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
-		pl.Set(ctx, p.cache.pendingKey(id), "1", ttl)
+		p.cache.markPending(ctx, pl, id, ttl)
 		addPending.Eval(ctx, pl, []string{p.key}, expires, id, ttl.Milliseconds())
 		return nil
 	})
