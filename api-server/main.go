@@ -55,16 +55,16 @@ func readSettings(env *config.Env) settings {
 		redis:          redis.ConfigFromEnv(env),
 		channel:        env.String("REDIS_CHANNEL", "channel1"),
 		cachePrefix:    env.String("REDIS_CACHE", "techlist"),
-		cacheTTL:       env.Duration("CACHE_TTL", time.Minute),
+		cacheTTL:       env.PositiveDuration("CACHE_TTL", time.Minute),
 		localTTL:       env.Duration("LOCAL_CACHE_TTL", time.Second),
 		localEntries:   env.Int("LOCAL_CACHE_ENTRIES", 1000, 1, 1_000_000),
 		queueMode:      env.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams"),
 		streamMaxLen:   int64(env.Int("STREAM_MAX_LEN", 1_000_000, 1, 1<<40)),
-		idempotencyTTL: env.Duration("IDEMPOTENCY_TTL", 24*time.Hour),
+		idempotencyTTL: env.PositiveDuration("IDEMPOTENCY_TTL", 24*time.Hour),
 		server: httpapi.Config{
 			CORSOrigins:  env.List("CORS_ORIGINS", "http://localhost:3000"),
 			MaxBodyBytes: int64(env.Int("MAX_BODY_BYTES", 16<<10, 1<<10, 1<<20)),
-			PendingTTL:   env.Duration("PENDING_TTL", time.Hour),
+			PendingTTL:   env.PositiveDuration("PENDING_TTL", time.Hour),
 			PublishRetry: env.Duration("PUBLISH_RETRY", 5*time.Second),
 		},
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
@@ -89,15 +89,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *healthcheck {
 		return service.HealthCheck(cfg.port)
-	}
-	if cfg.idempotencyTTL <= 0 {
-		return fmt.Errorf("configuration: IDEMPOTENCY_TTL=%s: want a positive duration", cfg.idempotencyTTL)
-	}
-	if cfg.cacheTTL <= 0 {
-		return fmt.Errorf("configuration: CACHE_TTL=%s: want a positive duration", cfg.cacheTTL)
-	}
-	if cfg.server.PendingTTL <= 0 { // Redis would keep a mark with no expiry forever
-		return fmt.Errorf("configuration: PENDING_TTL=%s: want a positive duration", cfg.server.PendingTTL)
 	}
 	logger = logger.With("service", "api-server")
 

@@ -84,6 +84,18 @@ func (e *Env) Duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// PositiveDuration is Duration for settings where zero makes no sense (a
+// TTL of zero would mean "never expires" to Redis).
+func (e *Env) PositiveDuration(name string, def time.Duration) time.Duration {
+	v, ok := e.lookup(name)
+	d := e.Duration(name, def)
+	if ok && d == 0 {
+		e.fail(name, v, "want a positive duration such as 250ms, 5s or 1m")
+		return def
+	}
+	return d
+}
+
 // Enum returns the variable's value, which must be one of allowed.
 func (e *Env) Enum(name, def string, allowed ...string) string {
 	v, ok := e.lookup(name)

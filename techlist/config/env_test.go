@@ -59,12 +59,13 @@ func TestEnvErrorsNameTheVariable(t *testing.T) {
 		{"PORT", func(e *Env) { e.Int("PORT", 5000, 0, 65535) }},
 		{"PORT", func(e *Env) { e.Int("PORT", 5000, 0, 10) }},
 		{"CACHE_TTL", func(e *Env) { e.Duration("CACHE_TTL", time.Minute) }},
+		{"PENDING_TTL", func(e *Env) { e.PositiveDuration("PENDING_TTL", time.Hour) }},
 		{"QUEUE_MODE", func(e *Env) { e.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams") }},
 		{"MYSQL_TABLE", func(e *Env) { e.Identifier("MYSQL_TABLE", "techlist") }},
 		{"API_URL", func(e *Env) { e.URL("API_URL", "http://localhost:5000") }},
 	}
 	bad := map[string]string{
-		"PORT": "50x", "CACHE_TTL": "-5s", "QUEUE_MODE": "kafka",
+		"PORT": "50x", "CACHE_TTL": "-5s", "PENDING_TTL": "0", "QUEUE_MODE": "kafka",
 		"MYSQL_TABLE": "techs; DROP TABLE x", "API_URL": "ftp://x",
 	}
 	for _, tt := range tests {
