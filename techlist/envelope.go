@@ -43,8 +43,9 @@ func (e Envelope) Encode() ([]byte, error) {
 // the API's own validation is an error, and the message must not be stored.
 func DecodeEnvelope(data []byte) (Envelope, error) {
 	var e Envelope
+	// Unknown members are ignored, as the contract says: a newer producer's
+	// optional members must not make this reader drop the message.
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
@@ -72,13 +73,3 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	}
 	return e, nil
 }
-
-// Event is what the worker-server publishes on the events channel after a
-// row is committed.
-type Event struct {
-	Type string `json:"type"`
-	Tech Tech   `json:"tech"`
-}
-
-// EventTechCreated is the type of the event announcing a committed tech.
-const EventTechCreated = "tech.created"

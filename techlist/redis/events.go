@@ -2,8 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist"
@@ -51,7 +49,7 @@ func (s *EventSubscription) Receive(ctx context.Context) (techlist.Event, error)
 	if err != nil {
 		return techlist.Event{}, err
 	}
-	ev, err := DecodeEvent(d.Payload)
+	ev, err := techlist.DecodeEvent(d.Payload)
 	if err != nil {
 		return techlist.Event{}, &BadEventError{Payload: d.Payload, Err: err}
 	}
@@ -60,26 +58,3 @@ func (s *EventSubscription) Receive(ctx context.Context) (techlist.Event, error)
 
 // Close unsubscribes and closes the subscription's connection.
 func (s *EventSubscription) Close() error { return s.sub.Close() }
-
-// DecodeEvent decodes and checks one tech.created event: a known type, a
-// valid id, valid text, a known priority and a commit time.
-func DecodeEvent(payload []byte) (techlist.Event, error) {
-	var ev techlist.Event
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return techlist.Event{}, fmt.Errorf("decode event: %w", err)
-	}
-	switch {
-	case ev.Type != techlist.EventTechCreated:
-		return techlist.Event{}, fmt.Errorf("decode event: unknown type %q", ev.Type)
-	case !techlist.ValidID(ev.Tech.ID):
-		return techlist.Event{}, fmt.Errorf("decode event: invalid id %q", ev.Tech.ID)
-	case !ev.Tech.Priority.Valid():
-		return techlist.Event{}, fmt.Errorf("decode event: invalid priority %q", ev.Tech.Priority)
-	case ev.Tech.CreatedAt.IsZero():
-		return techlist.Event{}, fmt.Errorf("decode event: missing created_at")
-	}
-	if _, err := techlist.ValidateText(ev.Tech.Text); err != nil {
-		return techlist.Event{}, fmt.Errorf("decode event: %w", err)
-	}
-	return ev, nil
-}

@@ -494,7 +494,7 @@ func TestRejectsMalformedMessages(t *testing.T) {
 		{"empty text", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"","submitted_at":"2024-05-01T12:00:00Z"}`},
 		{"blank text", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"   ","submitted_at":"2024-05-01T12:00:00Z"}`},
 		{"text too long", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"` + strings.Repeat("x", 201) + `","submitted_at":"2024-05-01T12:00:00Z"}`},
-		{"unknown field", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go","submitted_at":"2024-05-01T12:00:00Z","admin":true}`},
+		{"bad time", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go","submitted_at":"yesterday","admin":true}`},
 		{"missing submitted_at", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go"}`},
 		{"trailing data", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go","submitted_at":"2024-05-01T12:00:00Z"} {}`},
 		{"empty", ``},

@@ -1,0 +1,41 @@
+package techlist
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Event is what the worker-server publishes on the events channel after a
+// row is committed.
+type Event struct {
+	Type string `json:"type"`
+	Tech Tech   `json:"tech"`
+}
+
+// EventTechCreated is the type of the event announcing a committed tech.
+const EventTechCreated = "tech.created"
+
+// DecodeEvent decodes and checks one tech.created event: a known type, a
+// valid id, valid text, a known priority and a commit time. Whoever reads
+// the events channel (the api-server) or the event stream (the client-app)
+// decodes with this, so both refuse the same things.
+func DecodeEvent(payload []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	switch {
+	case ev.Type != EventTechCreated:
+		return Event{}, fmt.Errorf("decode event: unknown type %q", ev.Type)
+	case !ValidID(ev.Tech.ID):
+		return Event{}, fmt.Errorf("decode event: invalid id %q", ev.Tech.ID)
+	case !ev.Tech.Priority.Valid():
+		return Event{}, fmt.Errorf("decode event: invalid priority %q", ev.Tech.Priority)
+	case ev.Tech.CreatedAt.IsZero():
+		return Event{}, fmt.Errorf("decode event: missing created_at")
+	}
+	if _, err := ValidateText(ev.Tech.Text); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	return ev, nil
+}
