@@ -119,7 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics.RegisterPools(reg, store.DB(), rdb)
-	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), statusHandler(reg,
+	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), statusHandler(reg, logger,
 		service.Check{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
 		service.Check{Name: "mysql", Ping: store.Ping}), logger)
 	// Listen before subscribing: a port already taken fails the start
@@ -245,10 +245,10 @@ func defaultWorkerName() string {
 }
 
 // statusHandler serves the worker's health, readiness and metrics.
-func statusHandler(reg *prometheus.Registry, checks ...service.Check) http.Handler {
+func statusHandler(reg *prometheus.Registry, logger *slog.Logger, checks ...service.Check) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", service.Healthz())
-	mux.Handle("GET /readyz", service.Readyz(checks...))
+	mux.Handle("GET /readyz", service.Readyz(logger, checks...))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
 }

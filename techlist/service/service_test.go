@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,9 +74,12 @@ func TestRetry(t *testing.T) {
 }
 
 func TestReadyzNamesFailingChecks(t *testing.T) {
-	h := Readyz(
+	var logged bytes.Buffer
+	h := Readyz(slog.New(slog.NewTextHandler(&logged, nil)),
 		Check{Name: "redis", Ping: func(context.Context) error { return nil }},
-		Check{Name: "mysql", Ping: func(context.Context) error { return errors.New("connection refused") }},
+		Check{Name: "mysql", Ping: func(context.Context) error {
+			return errors.New("dial tcp 10.1.2.3:3306: Access denied for user 'app'@'10.1.2.4'")
+		}},
 	)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
@@ -92,8 +97,18 @@ func TestReadyzNamesFailingChecks(t *testing.T) {
 	if body.Status != "unavailable" || len(body.Failing) != 1 || body.Failing[0] != "mysql" || body.Checks["redis"] != "ok" {
 		t.Errorf("got %+v, want mysql failing and redis ok", body)
 	}
+	// The answer names the dependency, never its address or the driver's
+	// words; those go to the log.
+	for _, secret := range []string{"10.1.2.3", "3306", "app", "Access denied"} {
+		if strings.Contains(rec.Body.String(), secret) {
+			t.Errorf("body %s shows %q", rec.Body, secret)
+		}
+	}
+	if !strings.Contains(logged.String(), "10.1.2.3:3306") || !strings.Contains(logged.String(), "mysql") {
+		t.Errorf("log %q: want the dependency's name and its error", logged.String())
+	}
 	rec = httptest.NewRecorder()
-	Readyz(Check{Name: "redis", Ping: func(context.Context) error { return nil }}).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	Readyz(discard, Check{Name: "redis", Ping: func(context.Context) error { return nil }}).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusOK {
 		t.Errorf("all ok: got %d, want 200", rec.Code)
 	}

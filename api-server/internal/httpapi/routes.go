@@ -45,7 +45,7 @@ func routes(cfg Config, d Deps) http.Handler {
 	r.Post("/create", handleSeedCreate(cfg, d))
 
 	r.Get("/healthz", service.Healthz())
-	r.Get("/readyz", service.Readyz(d.Checks...))
+	r.Get("/readyz", service.Readyz(d.Logger, d.Checks...))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	r.Get("/openapi.json", handleOpenAPI())
 	return r
