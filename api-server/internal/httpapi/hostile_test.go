@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"strings"
+
+	"github.com/techlist/techlist"
+)
+
+const (
+	jsonType = "application/json"
+	formType = "application/x-www-form-urlencoded"
+	noField  = "-" // the error names no field, or it does not matter which
+)
+
+// hostileCreate is one POST body a client might send, and what the API
+// must answer. The table drives TestCreateHostileInput and seeds the fuzz
+// targets of the body decoders.
+type hostileCreate struct {
+	name, contentType, body string
+	status                  int
+	code                    string // for errors
+	field                   string // for errors: the field named, or noField
+	text                    string // for 202: the exact text published
+}
+
+var hostileCreates = []hostileCreate{
+	// Missing or empty text.
+	{"empty body", jsonType, ``, 400, techlist.EInvalid, noField, ""},
+	{"empty object", jsonType, `{}`, 400, techlist.EInvalid, "text", ""},
+	{"empty text", jsonType, `{"text":""}`, 400, techlist.EInvalid, "text", ""},
+	{"whitespace only", jsonType, `{"text":"   \t \n  "}`, 400, techlist.EInvalid, "text", ""},
+	{"form without text", formType, `name=Go`, 400, techlist.EInvalid, "text", ""},
+	{"empty form", formType, ``, 400, techlist.EInvalid, "text", ""},
+
+	// Length, counted in characters.
+	{"201 chars", jsonType, `{"text":"` + strings.Repeat("a", 201) + `"}`, 400, techlist.EInvalid, "text", ""},
+	{"200 chars", jsonType, `{"text":"` + strings.Repeat("a", 200) + `"}`, 202, "", "", strings.Repeat("a", 200)},
+	{"200 chars once trimmed", jsonType, `{"text":"  ` + strings.Repeat("b", 200) + `  "}`, 202, "", "", strings.Repeat("b", 200)},
+	{"200 emoji", jsonType, `{"text":"` + strings.Repeat("🚀", 200) + `"}`, 202, "", "", strings.Repeat("🚀", 200)},
+	{"201 emoji", jsonType, `{"text":"` + strings.Repeat("🚀", 201) + `"}`, 400, techlist.EInvalid, "text", ""},
+	{"10 MB body", jsonType, `{"text":"` + strings.Repeat("a", 10<<20) + `"}`, 413, techlist.ETooLarge, noField, ""},
+	{"10 MB form", formType, "text=" + strings.Repeat("a", 10<<20), 413, techlist.ETooLarge, noField, ""},
+
+	// Encodings.
+	{"invalid UTF-8 bytes", jsonType, "{\"text\":\"a\xffb\"}", 400, techlist.EInvalid, "text", ""},
+	{"invalid UTF-8 outside the string", jsonType, "{\"text\":\"a\"}\xff", 400, techlist.EInvalid, noField, ""},
+	{"invalid UTF-8 in a form", formType, "text=a%FFb", 400, techlist.EInvalid, "text", ""},
+	{"lone high surrogate", jsonType, `{"text":"\ud800"}`, 400, techlist.EInvalid, "text", ""},
+	{"lone low surrogate", jsonType, `{"text":"a\uDC00b"}`, 400, techlist.EInvalid, "text", ""},
+	{"lone surrogate beside an escaped U+FFFD", jsonType, `{"text":"\ufffd\ud800"}`, 400, techlist.EInvalid, "text", ""},
+	{"lone surrogate beside a literal U+FFFD", jsonType, `{"text":"` + "\uFFFD" + `\ud800"}`, 400, techlist.EInvalid, "text", ""},
+	{"reversed surrogate pair", jsonType, `{"text":"\ude80\ud83d"}`, 400, techlist.EInvalid, "text", ""},
+	{"high surrogate then a plain escape", jsonType, `{"text":"\ud800\u0041"}`, 400, techlist.EInvalid, "text", ""},
+	{"two high surrogates", jsonType, `{"text":"\ud800\ud800"}`, 400, techlist.EInvalid, "text", ""},
+	{"pair then a lone surrogate", jsonType, `{"text":"\ud83d\ude80\ud800"}`, 400, techlist.EInvalid, "text", ""},
+	{"escaped backslash then a lone surrogate", jsonType, `{"text":"\\\ud800"}`, 400, techlist.EInvalid, "text", ""},
+	{"escaped U+FFFD accepted verbatim", jsonType, `{"text":"\ufffd"}`, 202, "", "", "\uFFFD"},
+	{"literal U+FFFD accepted verbatim", jsonType, `{"text":"a` + "\uFFFD" + `b"}`, 202, "", "", "a\uFFFDb"},
+	{"escaped surrogate pair", jsonType, `{"text":"\ud83d\ude80"}`, 202, "", "", "🚀"},
+	{"escaped backslash then u", jsonType, `{"text":"\\ud800"}`, 202, "", "", `\ud800`},
+	{"byte order mark", jsonType, "\xEF\xBB\xBF{\"text\":\"Go\"}", 400, techlist.EInvalid, noField, ""},
+
+	// Control characters.
+	{"NUL", jsonType, `{"text":"a\u0000b"}`, 400, techlist.EInvalid, "text", ""},
+	{"tab inside", jsonType, `{"text":"a\tb"}`, 400, techlist.EInvalid, "text", ""},
+	{"newline inside", jsonType, `{"text":"a\nb"}`, 400, techlist.EInvalid, "text", ""},
+	{"ESC", jsonType, `{"text":"a\u001b[31mred"}`, 400, techlist.EInvalid, "text", ""},
+	{"DEL", jsonType, `{"text":"a\u007fb"}`, 400, techlist.EInvalid, "text", ""},
+	{"C1 control NEL", jsonType, `{"text":"a\u0085b"}`, 400, techlist.EInvalid, "text", ""},
+	{"NUL in a form", formType, `text=a%00b`, 400, techlist.EInvalid, "text", ""},
+	{"newline in a form", formType, `text=a%0Ab`, 400, techlist.EInvalid, "text", ""},
+
+	// Injection attempts are data, kept verbatim.
+	{"SQL injection", jsonType, `{"text":"'; DROP TABLE techlist; --"}`, 202, "", "", "'; DROP TABLE techlist; --"},
+	{"SQL injection in a form", formType, `text=%27%3B+DROP+TABLE+techlist%3B+--`, 202, "", "", "'; DROP TABLE techlist; --"},
+	{"script tag", jsonType, `{"text":"<script>alert(1)</script>"}`, 202, "", "", "<script>alert(1)</script>"},
+	{"escaped script tag", jsonType, `{"text":"\u003cscript\u003e"}`, 202, "", "", "<script>"},
+	{"quotes and backslashes", jsonType, `{"text":"\"quoted\" \\ back"}`, 202, "", "", `"quoted" \ back`},
+	{"right-to-left", jsonType, `{"text":"שלום עולם"}`, 202, "", "", "שלום עולם"},
+	{"arabic in a form", formType, "text=" + "%D9%85%D8%B1%D8%AD%D8%A8%D8%A7", 202, "", "", "مرحبا"},
+	{"emoji", jsonType, `{"text":"Go 🚀 👩‍💻"}`, 202, "", "", "Go 🚀 👩‍💻"},
+
+	// Media types.
+	{"text/plain", "text/plain", `{"text":"Go"}`, 415, techlist.EMediaType, noField, ""},
+	{"no content type", "", `{"text":"Go"}`, 415, techlist.EMediaType, noField, ""},
+	{"application/xml", "application/xml", `<text>Go</text>`, 415, techlist.EMediaType, noField, ""},
+	{"multipart", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nGo\r\n--x--\r\n", 415, techlist.EMediaType, noField, ""},
+	{"malformed content type", ";;;", `{"text":"Go"}`, 415, techlist.EMediaType, noField, ""},
+	{"json suffix type", "application/vnd.api+json", `{"text":"Go"}`, 415, techlist.EMediaType, noField, ""},
+
+	// JSON shapes.
+	{"unknown field", jsonType, `{"text":"Go","priority":"high"}`, 400, techlist.EInvalid, "priority", ""},
+	{"only an unknown field", jsonType, `{"name":"Go"}`, 400, techlist.EInvalid, "name", ""},
+	{"field in capitals", jsonType, `{"Text":"Go"}`, 400, techlist.EInvalid, "Text", ""},
+	{"duplicated text", jsonType, `{"text":"Go","text":"Rust"}`, 400, techlist.EInvalid, "text", ""},
+	{"array body", jsonType, `[{"text":"Go"}]`, 400, techlist.EInvalid, noField, ""},
+	{"string body", jsonType, `"Go"`, 400, techlist.EInvalid, noField, ""},
+	{"null body", jsonType, `null`, 400, techlist.EInvalid, noField, ""},
+	{"true body", jsonType, `true`, 400, techlist.EInvalid, noField, ""},
+	{"nested object as text", jsonType, `{"text":{"text":"Go"}}`, 400, techlist.EInvalid, "text", ""},
+	{"array as text", jsonType, `{"text":["Go"]}`, 400, techlist.EInvalid, "text", ""},
+	{"number as text", jsonType, `{"text":42}`, 400, techlist.EInvalid, "text", ""},
+	{"null text", jsonType, `{"text":null}`, 400, techlist.EInvalid, "text", ""},
+	{"boolean text", jsonType, `{"text":true}`, 400, techlist.EInvalid, "text", ""},
+	{"trailing garbage", jsonType, `{"text":"a"} x`, 400, techlist.EInvalid, noField, ""},
+	{"two objects", jsonType, `{"text":"a"}{"text":"b"}`, 400, techlist.EInvalid, noField, ""},
+	{"truncated", jsonType, `{"text":"Go"`, 400, techlist.EInvalid, noField, ""},
+	{"trailing comma", jsonType, `{"text":"Go",}`, 400, techlist.EInvalid, noField, ""},
+	{"missing comma", jsonType, `{"text":"Go" "text":"Rust"}`, 400, techlist.EInvalid, noField, ""},
+	{"single quotes", jsonType, `{'text':'Go'}`, 400, techlist.EInvalid, noField, ""},
+	{"trailing whitespace is fine", jsonType, "{\"text\":\"Go\"}\n\t ", 202, "", "", "Go"},
+
+	// Forms.
+	{"form with two text fields", formType, `text=Go&text=Rust`, 400, techlist.EInvalid, "text", ""},
+	{"form with invalid percent-encoding", formType, `text=%zz`, 400, techlist.EInvalid, noField, ""},
+	{"form with a truncated escape", formType, `text=Go%2`, 400, techlist.EInvalid, noField, ""},
+	{"form with a semicolon", formType, `text=Go;x=1`, 400, techlist.EInvalid, noField, ""},
+	{"JSON sent as a form", formType, `{"text":"Go"}`, 400, techlist.EInvalid, "text", ""},
+}
