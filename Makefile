@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 COMPOSE    ?= docker compose
 GOTESTFLAGS ?=
 
-.PHONY: dev build test bench lint css diagram up down clean dead-letters replay-dead-letters
+.PHONY: dev build test fuzz bench lint css diagram up down clean dead-letters replay-dead-letters
 
 ## dev: build and run the three services together (Ctrl-C stops all); where
 ## no MySQL or Redis answers, bin/devstack stands in for it, in memory
@@ -22,6 +22,17 @@ build:
 ## test: every test, with the race detector, on the real Redis and MySQL
 test:
 	go test -race -count=1 $(GOTESTFLAGS) $(PACKAGES)
+
+## fuzz: run every fuzz target (func Fuzz...) for FUZZTIME each (default 10s); a crash
+## fails, and the input that caused it is kept under the package's testdata/fuzz
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for file in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzz $$(dirname $$file) $$target ($(FUZZTIME))"; \
+			(cd $$(dirname $$file) && go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) .); \
+		done; \
+	done
 
 ## bench: the Go micro-benchmarks of the hot paths, then the harness (bench/): the built services
 ## on the real Redis and MySQL against baselines measured in the same run; one table, also written
