@@ -21,7 +21,7 @@ func NewLogger(env *Env, w io.Writer) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	format := "json"
-	if isTerminal(w) {
+	if IsTerminal(w) {
 		format = "text"
 	}
 	opts := &slog.HandlerOptions{Level: level}
@@ -31,7 +31,8 @@ func NewLogger(env *Env, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a character device such as a terminal.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

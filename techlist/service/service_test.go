@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/techlist/techlist/config"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -117,5 +120,36 @@ func TestReadyzNamesFailingChecks(t *testing.T) {
 func TestHealthCheck(t *testing.T) {
 	if err := HealthCheck(1); err == nil {
 		t.Error("HealthCheck with nothing listening: got nil error")
+	}
+}
+
+// On a terminal the logs are text, as the README says: the logger must see
+// the terminal itself, not the buffer in front of a pipe. /dev/null stands
+// in for a terminal: it is a character device, which is what the check
+// asks.
+func TestLogFormatFollowsTheOutput(t *testing.T) {
+	tty, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	r, pipe, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer pipe.Close()
+	env := config.NewEnv(func(string) string { return "" })
+	for _, tt := range []struct {
+		name string
+		f    *os.File
+		text bool
+	}{{"terminal", tty, true}, {"pipe", pipe, false}} {
+		w, flush := logOutput(tt.f)
+		_, text := config.NewLogger(env, w).Handler().(*slog.TextHandler)
+		flush()
+		if text != tt.text {
+			t.Errorf("%s: text format %v, want %v", tt.name, text, tt.text)
+		}
 	}
 }
