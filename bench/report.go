@@ -380,7 +380,7 @@ func (r Report) Markdown() string {
 	m := r.Machine
 	fmt.Fprintf(&b, "# Benchmark results\n\n")
 	fmt.Fprintf(&b, "`%s`, started %s, took %.0f s. Every ratio is set against a baseline measured in the same run; "+
-		"medians of interleaved, repeated pairs. See the README's Speed section.\n\n", r.Command, r.Started.Format(time.RFC3339), r.Seconds)
+		"medians of interleaved, repeated pairs. See bench/README.md.\n\n", r.Command, r.Started.Format(time.RFC3339), r.Seconds)
 	b.WriteString("| machine | |\n|---|---|\n")
 	for _, kv := range [][2]string{
 		{"cores (nproc)", strconv.Itoa(m.CPUs)}, {"CPU", m.CPUModel}, {"memory", fmt.Sprintf("%.1f GiB", m.MemoryGiB)},
