@@ -160,7 +160,7 @@ func TestFaultRunStreams(t *testing.T) {
 		if i == 10 {
 			break
 		}
-		t.Errorf("dead letter %s (entry %s, %s deliveries, by %s): %s", d.ID, d.Entry, d.Deliveries, d.Consumer, d.Error)
+		t.Errorf("dead letter %s (entry %s, %s attempts, by %s): %s", d.ID, d.Entry, d.Attempts, d.Consumer, d.Error)
 	}
 	if kills < 3 || redisProxy.Cuts < 1 || mysqlProxy.Cuts < 1 {
 		t.Errorf("faults: got %d worker kills, %d Redis cuts, %d MySQL cuts; want at least 3, 1, 1", kills, redisProxy.Cuts, mysqlProxy.Cuts)
