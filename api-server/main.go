@@ -201,7 +201,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // or the stream of the same name.
 func publisher(cfg settings, rdb goredis.UniversalClient) httpapi.Publisher {
 	if cfg.queueMode == "streams" {
-		return redis.NewStreamPublisher(rdb, cfg.channel, cfg.streamMaxLen)
+		return redis.NewStreamPublisher(rdb, cfg.channel, cfg.streamMaxLen, redis.MarkerTTL(cfg.server.PublishRetry))
 	}
 	return redis.NewPublisher(rdb, cfg.channel)
 }

@@ -135,7 +135,7 @@ func TestStreamPayloadFieldIsThePublishers(t *testing.T) {
 	rdb, names := testenv.Redis(t)
 	ctx := context.Background()
 	env := techlist.NewEnvelope(newID(), "field check", time.Now())
-	if err := redis.NewStreamPublisher(rdb, names.Prefix+"-stream", 10).Publish(ctx, env); err != nil {
+	if err := redis.NewStreamPublisher(rdb, names.Prefix+"-stream", 10, time.Minute).Publish(ctx, env); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := rdb.XRange(ctx, names.Prefix+"-stream", "-", "+").Result()

@@ -40,10 +40,18 @@ type settings struct {
 	cachePrefix     string
 	queueMode       string
 	stream          redis.StreamConfig
+	replay          replaySettings
 	taskCost        time.Duration
 	consumer        consumer.Config
 	startupTimeout  time.Duration
 	shutdownTimeout time.Duration
+}
+
+// replaySettings are the api-server's limits, which a replay of the dead
+// letters keeps: the stream's bound and the append-once marker's life.
+type replaySettings struct {
+	streamMaxLen int64
+	publishRetry time.Duration
 }
 
 func readSettings(env *config.Env) settings {
@@ -61,6 +69,10 @@ func readSettings(env *config.Env) settings {
 			Block:         time.Second,
 			ClaimIdle:     env.Duration("CLAIM_IDLE", 30*time.Second),
 			MaxDeliveries: int64(env.Int("MAX_DELIVERIES", 5, 1, 1000)),
+		},
+		replay: replaySettings{
+			streamMaxLen: int64(env.Int("STREAM_MAX_LEN", 1_000_000, 1, 1<<40)),
+			publishRetry: env.Duration("PUBLISH_RETRY", 5*time.Second),
 		},
 		taskCost: env.Duration("TASK_COST", 200*time.Millisecond),
 		consumer: consumer.Config{
@@ -186,12 +198,25 @@ func manageDeadLetters(ctx context.Context, action string, cfg settings, stdout 
 		fmt.Fprintf(stdout, "%d dead letters in %s\n", len(letters), redis.DeadStream(cfg.channel))
 		return nil
 	case "replay":
-		n, err := redis.ReplayDeadLetters(ctx, rdb, cfg.channel)
-		fmt.Fprintf(stdout, "replayed %d dead letters from %s to %s\n", n, redis.DeadStream(cfg.channel), cfg.channel)
-		return err
+		return replayDeadLetters(ctx, rdb, cfg, stdout)
 	default:
 		return fmt.Errorf("-dead-letters %q: want list or replay", action)
 	}
+}
+
+// replayDeadLetters appends the dead letters to the stream again, within
+// the api-server's STREAM_MAX_LEN: at the bound it stops, leaving the rest
+// dead, and says so.
+func replayDeadLetters(ctx context.Context, rdb goredis.UniversalClient, cfg settings, stdout io.Writer) error {
+	pub := redis.NewStreamPublisher(rdb, cfg.channel, cfg.replay.streamMaxLen, redis.MarkerTTL(cfg.replay.publishRetry))
+	n, err := pub.ReplayDeadLetters(ctx)
+	fmt.Fprintf(stdout, "replayed %d dead letters from %s to %s\n", n, redis.DeadStream(cfg.channel), cfg.channel)
+	if errors.Is(err, redis.ErrQueueFull) {
+		left, _ := rdb.XLen(ctx, redis.DeadStream(cfg.channel)).Result()
+		return fmt.Errorf("stopped: the stream %s holds STREAM_MAX_LEN (%d) entries; %d dead letters left in %s, replay again once the workers have caught up",
+			cfg.channel, cfg.replay.streamMaxLen, left, redis.DeadStream(cfg.channel))
+	}
+	return err
 }
 
 // openSource joins the queue of the configured mode, retrying while Redis
@@ -199,6 +224,7 @@ func manageDeadLetters(ctx context.Context, action string, cfg settings, stdout 
 func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb goredis.UniversalClient, reg prometheus.Registerer) (consumer.Source, func(), error) {
 	if cfg.queueMode == "streams" {
 		var sc *redis.StreamConsumer
+		cfg.stream.Logger = logger
 		err := service.Retry(ctx, logger, "redis consumer group", cfg.startupTimeout, func(ctx context.Context) (err error) {
 			sc, err = redis.NewStreamConsumer(ctx, rdb, cfg.stream)
 			return err
@@ -209,7 +235,7 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "worker_dead_lettered_total", Help: "Stream entries moved to the dead-letter stream by this worker.",
 		}, func() float64 { return float64(sc.DeadLettered()) }))
-		backlog := redis.NewStreamPublisher(rdb, cfg.channel, 0)
+		backlog := redis.NewStreamPublisher(rdb, cfg.channel, 0, 0)
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "worker_stream_backlog", Help: "Entries in the stream not yet stored (unread or pending); -1 when Redis does not answer.",
 		}, func() float64 {
@@ -221,7 +247,7 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 			}
 			return float64(n)
 		}))
-		return sc, func() {}, nil
+		return sc, sc.Close, nil
 	}
 	var sub *redis.Subscription
 	err := service.Retry(ctx, logger, "redis subscribe", cfg.startupTimeout, func(ctx context.Context) (err error) {

@@ -399,3 +399,38 @@ func TestHealthcheckWithoutAServer(t *testing.T) {
 		t.Error("got nil, want an error when nothing serves on PORT")
 	}
 }
+
+// -dead-letters replay keeps the api-server's STREAM_MAX_LEN: with the
+// stream full it replays nothing, says so, and the letters stay dead.
+func TestReplayCommandKeepsStreamMaxLen(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	for _, stream := range []string{names.Channel, redis.DeadStream(names.Channel)} {
+		for i := range 2 {
+			env := techlist.NewEnvelope(fmt.Sprintf("01890a5d-ac96-774b-bcce-%s%02d", testenv.Suffix(), i), "Go", time.Now())
+			b, _ := env.Encode()
+			if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"envelope", b}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	env := map[string]string{"REDIS_ADDRS": testenv.RedisAddr(), "REDIS_CHANNEL": names.Channel, "STREAM_MAX_LEN": "2"}
+	var stdout syncBuffer
+	err := run(ctx, []string{"-dead-letters", "replay"}, getenvFrom(env), &stdout, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "STREAM_MAX_LEN") || !strings.Contains(err.Error(), "2 dead letters left") {
+		t.Errorf("replay into a full stream: got %v (%s), want an error naming STREAM_MAX_LEN and the 2 letters left", err, stdout.String())
+	}
+	if n := rdb.XLen(ctx, names.Channel).Val(); n != 2 {
+		t.Errorf("stream length: got %d, want 2", n)
+	}
+
+	env["STREAM_MAX_LEN"] = "4"
+	stdout = syncBuffer{}
+	if err := run(ctx, []string{"-dead-letters", "replay"}, getenvFrom(env), &stdout, io.Discard); err != nil {
+		t.Fatalf("replay with room: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "replayed 2 dead letters") || rdb.XLen(ctx, names.Channel).Val() != 4 {
+		t.Errorf("replay with room: got %q and %d entries, want 2 replayed and 4 entries", stdout.String(), rdb.XLen(ctx, names.Channel).Val())
+	}
+}

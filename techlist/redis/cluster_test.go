@@ -77,18 +77,27 @@ func TestAdaptersOnRedisCluster(t *testing.T) {
 
 	stream := channel + "-stream"
 	sc, err := redis.NewStreamConsumer(ctx, rdb, redis.StreamConfig{Stream: stream, Group: "g", Consumer: "c",
-		Read: 10, Block: 100 * time.Millisecond, ClaimIdle: time.Second, MaxDeliveries: 3})
+		Read: 10, Block: 100 * time.Millisecond, ClaimIdle: 300 * time.Millisecond, MaxDeliveries: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := redis.NewStreamPublisher(rdb, stream, 10).Publish(ctx, env); err != nil {
+	defer sc.Close()
+	spub := redis.NewStreamPublisher(rdb, stream, 10, time.Minute)
+	if err := spub.Publish(ctx, env); err != nil {
 		t.Fatal(err)
 	}
 	d, err = sc.Receive(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(300 * time.Millisecond) // the refresh of the held entry runs
+	if err := sc.Fail(ctx, d, errors.New("test")); err != nil {
+		t.Fatalf("Fail across slots: %v", err)
+	}
 	if err := sc.Reject(ctx, d, errors.New("test")); err != nil {
 		t.Fatalf("Reject across slots: %v", err)
+	}
+	if n, err := spub.ReplayDeadLetters(ctx); err != nil || n != 1 {
+		t.Fatalf("replay across slots: got %d, %v; want 1", n, err)
 	}
 }

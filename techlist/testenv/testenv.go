@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -126,15 +127,52 @@ func Redis(tb testing.TB) (goredis.UniversalClient, Names) {
 		defer rdb.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		iter := rdb.Scan(ctx, 0, names.Prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
+		if err := deleteKeys(ctx, rdb, names.Prefix); err != nil {
+			tb.Errorf("clean test keys of %s: %v", names.Prefix, err)
+			return
 		}
-		if err := iter.Err(); err != nil {
-			tb.Errorf("clean test keys %s*: %v", names.Prefix, err)
+		// Anything left means the cleanup misses a key name the code makes.
+		if left, err := keysOf(ctx, rdb, names.Prefix); err != nil || len(left) > 0 {
+			tb.Errorf("test keys left after cleanup: %q (%v); want none", left, err)
 		}
 	})
 	return rdb, names
+}
+
+// keyPatterns match every key named after prefix: the prefix itself, and
+// the prefix as (the start of) a cluster hash tag, as in the streams'
+// "{<stream>}:appended:<id>" markers.
+func keyPatterns(prefix string) []string { return []string{prefix + "*", "{" + prefix + "*"} }
+
+// keysOf lists the keys named after prefix.
+func keysOf(ctx context.Context, rdb goredis.UniversalClient, prefix string) ([]string, error) {
+	var keys []string
+	for _, pattern := range keyPatterns(prefix) {
+		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			return keys, fmt.Errorf("scan %s: %w", pattern, err)
+		}
+	}
+	return keys, nil
+}
+
+// deleteKeys deletes the keys named after prefix.
+func deleteKeys(ctx context.Context, rdb goredis.UniversalClient, prefix string) error {
+	keys, err := keysOf(ctx, rdb, prefix)
+	if err != nil {
+		return err
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		if err := rdb.Del(ctx, keys[:n]...).Err(); err != nil {
+			return fmt.Errorf("delete %d keys: %w", n, err)
+		}
+		keys = keys[n:]
+	}
+	return nil
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
