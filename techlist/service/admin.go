@@ -1,0 +1,73 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/techlist/techlist/config"
+)
+
+// AdminAddr reads ADMIN_ADDR: empty (the default) turns the admin listener
+// off; otherwise a host:port such as 127.0.0.1:6060.
+func AdminAddr(env *config.Env) string {
+	addr := env.String("ADMIN_ADDR", "")
+	if addr == "" {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		env.Fail("ADMIN_ADDR", addr, "want host:port such as 127.0.0.1:6060, or empty for none")
+	}
+	return addr
+}
+
+// AdminHandler serves net/http/pprof, and nothing else.
+func AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// Admin is the admin listener: pprof on an address of its own.
+type Admin struct {
+	addr string
+	done chan error
+}
+
+// ServeAdmin serves AdminHandler on addr, a listener of its own that is
+// never the public port, until ctx ends. With addr empty it does nothing.
+// It returns once listening, so a taken port fails the start.
+func ServeAdmin(ctx context.Context, addr string, logger *slog.Logger) (*Admin, error) {
+	a := &Admin{done: make(chan error, 1)}
+	if addr == "" {
+		a.done <- nil
+		return a, nil
+	}
+	srv := NewHTTPServer(addr, AdminHandler(), logger)
+	// A CPU profile or trace streams for as long as ?seconds= asks.
+	srv.WriteTimeout = 0
+	ln, err := Listen(srv)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener (ADMIN_ADDR): %w", err)
+	}
+	a.addr = ln.Addr().String()
+	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+		logger.Warn("the admin listener (pprof) is reachable beyond this host; bind it to 127.0.0.1 unless that is intended", "addr", a.addr)
+	}
+	go func() { a.done <- Serve(ctx, srv, ln, logger.With("listener", "admin"), 5*time.Second) }()
+	return a, nil
+}
+
+// Addr returns the address listened on, or "" when the listener is off.
+func (a *Admin) Addr() string { return a.addr }
+
+// Wait blocks until the listener has shut down, after ctx ended.
+func (a *Admin) Wait() error { return <-a.done }
