@@ -6,9 +6,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"strings"
-	"testing/fstest"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -124,20 +124,44 @@ func Migrate(ctx context.Context, cfg Config) error {
 // renderMigrations returns the embedded migrations with the table name put
 // in; the name was validated as a plain identifier.
 func renderMigrations(table string) (fs.FS, error) {
-	out := fstest.MapFS{}
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
-	for _, e := range entries {
-		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
-		}
-		out[e.Name()] = &fstest.MapFile{Data: []byte(strings.ReplaceAll(string(b), "{{table}}", table)), Mode: 0o444}
-	}
-	return out, nil
+	return tableFS{FS: sub, table: table}, nil
 }
+
+// tableFS serves migration files with {{table}} replaced as they are read.
+type tableFS struct {
+	fs.FS
+	table string
+}
+
+func (t tableFS) Open(name string) (fs.File, error) {
+	f, err := t.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil || info.IsDir() {
+		return f, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read migration %s: %w", name, err)
+	}
+	return renderedFile{Reader: strings.NewReader(strings.ReplaceAll(string(b), "{{table}}", t.table)), info: info}, nil
+}
+
+// renderedFile is one migration file after the table name was put in.
+type renderedFile struct {
+	*strings.Reader
+	info fs.FileInfo
+}
+
+func (f renderedFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f renderedFile) Close() error               { return nil }
 
 // OpenStore opens the pool (creating the database if need be), applies the
 // migrations, and returns the Store over the configured table. The caller
