@@ -26,18 +26,21 @@ func NewPublisher(rdb goredis.UniversalClient, channel string) *Publisher {
 	return &Publisher{rdb: rdb, channel: channel}
 }
 
-// Publish sends env, and returns ErrNoSubscribers when nobody received it.
+// Publish sends env, and returns ErrNoSubscribers when no worker was there
+// to receive it: no live lease in the register of workers (see Presence),
+// or no exact subscriber on the channel. Both are checked and the message
+// published in one script, so nothing changes between the check and the
+// PUBLISH.
 func (p *Publisher) Publish(ctx context.Context, env techlist.Envelope) error {
 	b, err := env.Encode()
 	if err != nil {
 		return err
 	}
-	var n int64
+	sharded := "0"
 	if isCluster(p.rdb) {
-		n, err = p.rdb.SPublish(ctx, p.channel, b).Result()
-	} else {
-		n, err = p.rdb.Publish(ctx, p.channel, b).Result()
+		sharded = "1"
 	}
+	n, err := publishToWorker.Run(ctx, p.rdb, []string{WorkersKey(p.channel)}, p.channel, b, sharded).Int64()
 	if err != nil {
 		return fmt.Errorf("publish to %s: %w", p.channel, err)
 	}
