@@ -95,6 +95,9 @@ func (c *ChannelConsumer) Receive(ctx context.Context) (Delivery, error) {
 	return c.queue.take(ctx)
 }
 
+// Buffered returns how many messages were read and not yet taken.
+func (c *ChannelConsumer) Buffered() int { return c.queue.len() }
+
 // Ack does nothing: pub/sub keeps no message to acknowledge.
 func (c *ChannelConsumer) Ack(context.Context, ...Delivery) error { return nil }
 

@@ -69,7 +69,9 @@ type Delivery struct {
 	Deliveries int64
 }
 
-// Subscription receives envelopes from a pub/sub channel.
+// Subscription receives messages from a pub/sub channel, straight from
+// its connection: for the events, which may be lost. The worker's channel
+// is read by a ChannelConsumer.
 type Subscription struct {
 	ps *goredis.PubSub
 }
@@ -109,15 +111,6 @@ func (s *Subscription) Receive(ctx context.Context) (Delivery, error) {
 	}
 	return Delivery{Payload: []byte(msg.Payload)}, nil
 }
-
-// Ack does nothing: pub/sub keeps no message to acknowledge.
-func (s *Subscription) Ack(context.Context, ...Delivery) error { return nil }
-
-// Fail does nothing: pub/sub cannot deliver a message again.
-func (s *Subscription) Fail(context.Context, Delivery, error) error { return nil }
-
-// Reject does nothing: pub/sub keeps no message to move aside.
-func (s *Subscription) Reject(context.Context, Delivery, error) error { return nil }
 
 // Close unsubscribes and closes the subscription's connection.
 func (s *Subscription) Close() error { return s.ps.Close() }
