@@ -133,8 +133,20 @@ func TestChannelConsumerLeavesWhenFullOnRedisCluster(t *testing.T) {
 func TestChannelConsumerStopKeepsWhatWasAccepted(t *testing.T) {
 	t.Parallel()
 	rdb, names := testenv.Redis(t)
-	c := newChannelConsumer(t, rdb, names.Channel, 10000)
-	pub := redis.NewPublisher(rdb, names.Channel)
+	checkStopKeepsWhatWasAccepted(t, rdb, names.Channel)
+}
+
+func TestChannelConsumerStopKeepsWhatWasAcceptedOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	addrs := testenv.RedisCluster(t)
+	rdb := redis.NewClient(redis.Config{Addrs: addrs})
+	defer rdb.Close()
+	checkStopKeepsWhatWasAccepted(t, rdb, "cluster-"+testenv.Suffix())
+}
+
+func checkStopKeepsWhatWasAccepted(t *testing.T, rdb goredis.UniversalClient, channel string) {
+	c := newChannelConsumer(t, rdb, channel, 10000)
+	pub := redis.NewPublisher(rdb, channel)
 
 	type result struct {
 		accepted     []string
@@ -173,6 +185,7 @@ func TestChannelConsumerStopKeepsWhatWasAccepted(t *testing.T) {
 	if r.lateAccepted != 0 {
 		t.Errorf("%d publishes accepted after one was refused, want 0", r.lateAccepted)
 	}
+	t.Logf("%d publishes accepted before the first refusal", len(r.accepted))
 	got := receiveIDs(t, c, len(r.accepted))
 	sameIDs(t, "after Stop", got, r.accepted)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -180,7 +193,7 @@ func TestChannelConsumerStopKeepsWhatWasAccepted(t *testing.T) {
 	if d, err := c.Receive(ctx); !errors.Is(err, redis.ErrDrained) {
 		t.Errorf("Receive after everything was taken: got %q, %v; want ErrDrained", d.Payload, err)
 	}
-	if n, err := rdb.Exists(ctx, redis.WorkersKey(names.Channel)).Result(); err != nil || n != 0 {
+	if n, err := rdb.Exists(ctx, redis.WorkersKey(channel)).Result(); err != nil || n != 0 {
 		t.Errorf("the register of workers after Stop: EXISTS got %d, %v; want 0", n, err)
 	}
 }
