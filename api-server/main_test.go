@@ -162,7 +162,7 @@ func TestRun(t *testing.T) {
 	// With a subscriber, the envelope arrives on the channel.
 	subCtx, subCancel := context.WithTimeout(ctx, 10*time.Second)
 	defer subCancel()
-	sub, err := redis.Subscribe(subCtx, rdb, env["REDIS_CHANNEL"])
+	sub, err := redis.NewChannelConsumer(subCtx, rdb, redis.ChannelConfig{Channel: env["REDIS_CHANNEL"], Worker: "test", Buffer: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

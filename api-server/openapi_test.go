@@ -296,7 +296,7 @@ func startServer(t *testing.T, env map[string]string) string {
 // drain receives from the work channel until ctx ends, standing in for the
 // worker so that PUBLISH has a receiver. It counts the messages in n, and
 // closes done when it returns.
-func drain(ctx context.Context, sub *redis.Subscription, n *atomic.Int64) (done <-chan struct{}) {
+func drain(ctx context.Context, sub *redis.ChannelConsumer, n *atomic.Int64) (done <-chan struct{}) {
 	d := make(chan struct{})
 	go func() {
 		defer close(d)
@@ -536,7 +536,7 @@ func TestOpenAPIMatchesTheServer(t *testing.T) {
 
 	// Subscribe, so that PUBLISH has a receiver, as a worker would.
 	subCtx, stopSub := context.WithCancel(ctx)
-	sub, err := redis.Subscribe(subCtx, rdb, names.Channel)
+	sub, err := redis.NewChannelConsumer(subCtx, rdb, redis.ChannelConfig{Channel: names.Channel, Worker: "test", Buffer: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

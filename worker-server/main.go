@@ -41,6 +41,7 @@ type settings struct {
 	queueMode       string
 	stream          redis.StreamConfig
 	replay          replaySettings
+	pubsub          redis.ChannelConfig
 	taskCost        time.Duration
 	consumer        consumer.Config
 	startupTimeout  time.Duration
@@ -84,6 +85,11 @@ func readSettings(env *config.Env) settings {
 		},
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
 		shutdownTimeout: shutdown,
+	}
+	s.pubsub = redis.ChannelConfig{
+		Channel: s.channel,
+		Worker:  s.stream.Consumer,
+		Buffer:  env.Int("PUBSUB_BUFFER", 10000, 1, 10_000_000),
 	}
 	s.stream.Stream = s.channel
 	s.stream.Read = s.consumer.BatchSize
@@ -249,14 +255,19 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 		}))
 		return sc, sc.Close, nil
 	}
-	var sub *redis.Subscription
+	var sub *redis.ChannelConsumer
+	chanCfg := cfg.pubsub
+	chanCfg.Logger = logger
 	err := service.Retry(ctx, logger, "redis subscribe", cfg.startupTimeout, func(ctx context.Context) (err error) {
-		sub, err = redis.Subscribe(ctx, rdb, cfg.channel)
+		sub, err = redis.NewChannelConsumer(ctx, rdb, chanCfg)
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "worker_pubsub_buffered", Help: "Messages read from the channel and not yet taken by a task.",
+	}, func() float64 { return float64(sub.Buffered()) }))
 	return sub, func() { sub.Close() }, nil
 }
 

@@ -352,6 +352,8 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"QUEUE_MODE", "kafka"},
 		{"MAX_DELIVERIES", "0"},
 		{"CLAIM_IDLE", "a while"},
+		{"PUBSUB_BUFFER", "0"},
+		{"PUBSUB_BUFFER", "lots"},
 		{"LOG_LEVEL", "loud"},
 	}
 	for _, tt := range tests {

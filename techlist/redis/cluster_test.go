@@ -28,7 +28,7 @@ func TestAdaptersOnRedisCluster(t *testing.T) {
 	if err := pub.Publish(ctx, env); !errors.Is(err, redis.ErrNoSubscribers) {
 		t.Fatalf("publish without subscriber: got %v, want ErrNoSubscribers", err)
 	}
-	sub, err := redis.Subscribe(ctx, rdb, channel)
+	sub, err := redis.NewChannelConsumer(ctx, rdb, redis.ChannelConfig{Channel: channel, Worker: "w", Buffer: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,18 +26,21 @@ func NewPublisher(rdb goredis.UniversalClient, channel string) *Publisher {
 	return &Publisher{rdb: rdb, channel: channel}
 }
 
-// Publish sends env, and returns ErrNoSubscribers when nobody received it.
+// Publish sends env, and returns ErrNoSubscribers when no worker was there
+// to receive it: no live lease in the register of workers (see Presence),
+// or no exact subscriber on the channel. Both are checked and the message
+// published in one script, so nothing changes between the check and the
+// PUBLISH.
 func (p *Publisher) Publish(ctx context.Context, env techlist.Envelope) error {
 	b, err := env.Encode()
 	if err != nil {
 		return err
 	}
-	var n int64
+	sharded := "0"
 	if isCluster(p.rdb) {
-		n, err = p.rdb.SPublish(ctx, p.channel, b).Result()
-	} else {
-		n, err = p.rdb.Publish(ctx, p.channel, b).Result()
+		sharded = "1"
 	}
+	n, err := publishToWorker.Run(ctx, p.rdb, []string{WorkersKey(p.channel)}, p.channel, b, sharded).Int64()
 	if err != nil {
 		return fmt.Errorf("publish to %s: %w", p.channel, err)
 	}
@@ -57,16 +60,18 @@ func isCluster(rdb goredis.UniversalClient) bool {
 }
 
 // Delivery is one message taken off the queue. On a stream, ID is the
-// entry's id and Deliveries how many times it was handed out; on pub/sub
-// both are zero values and acknowledging does nothing (the message is
-// already gone).
+// entry's id and Deliveries which attempt this is (1 + the failed attempts
+// counted; a claim or a restart is not an attempt); on pub/sub both are
+// zero values and acknowledging does nothing (the message is already gone).
 type Delivery struct {
 	Payload    []byte
 	ID         string
 	Deliveries int64
 }
 
-// Subscription receives envelopes from a pub/sub channel.
+// Subscription receives messages from a pub/sub channel, straight from
+// its connection: for the events, which may be lost. The worker's channel
+// is read by a ChannelConsumer.
 type Subscription struct {
 	ps *goredis.PubSub
 }
@@ -106,15 +111,6 @@ func (s *Subscription) Receive(ctx context.Context) (Delivery, error) {
 	}
 	return Delivery{Payload: []byte(msg.Payload)}, nil
 }
-
-// Ack does nothing: pub/sub keeps no message to acknowledge.
-func (s *Subscription) Ack(context.Context, ...Delivery) error { return nil }
-
-// Fail does nothing: pub/sub cannot deliver a message again.
-func (s *Subscription) Fail(context.Context, Delivery, error) error { return nil }
-
-// Reject does nothing: pub/sub keeps no message to move aside.
-func (s *Subscription) Reject(context.Context, Delivery, error) error { return nil }
 
 // Close unsubscribes and closes the subscription's connection.
 func (s *Subscription) Close() error { return s.ps.Close() }

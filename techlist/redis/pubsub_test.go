@@ -27,7 +27,7 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 	rdb, names := testenv.Redis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sub, err := redis.Subscribe(ctx, rdb, names.Channel)
+	sub, err := redis.NewChannelConsumer(ctx, rdb, redis.ChannelConfig{Channel: names.Channel, Worker: "w", Buffer: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

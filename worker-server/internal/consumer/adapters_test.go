@@ -20,7 +20,7 @@ import (
 
 // The real adapters satisfy the consumer's interfaces.
 var (
-	_ Source  = (*redis.Subscription)(nil)
+	_ Drainer = (*redis.ChannelConsumer)(nil)
 	_ Source  = (*redis.StreamConsumer)(nil)
 	_ Store   = (*mysql.Store)(nil)
 	_ Cache   = (*redis.Cache)(nil)
@@ -41,9 +41,9 @@ func TestOverRedisAndMySQL(t *testing.T) {
 
 	store := mysql.NewStore(db, cfg.Table)
 	cache := redis.NewCache(rdb, names.Prefix, time.Minute)
-	sub, err := redis.Subscribe(ctx, rdb, names.Channel)
+	sub, err := redis.NewChannelConsumer(ctx, rdb, redis.ChannelConfig{Channel: names.Channel, Worker: "test", Buffer: 100})
 	if err != nil {
-		t.Fatalf("Subscribe: %v", err)
+		t.Fatalf("NewChannelConsumer: %v", err)
 	}
 	defer sub.Close()
 	events := rdb.Subscribe(ctx, names.Channel+":events")

@@ -29,6 +29,15 @@ type Source interface {
 	Reject(ctx context.Context, d redis.Delivery, reason error) error
 }
 
+// Drainer is a Source whose messages exist nowhere else once it has read
+// them (pub/sub). When Run's context ends the consumer calls Stop, which
+// leaves the queue, and goes on receiving, within DrainTimeout, until
+// Receive returns redis.ErrDrained: everything it had read is stored.
+type Drainer interface {
+	Source
+	Stop()
+}
+
 // Store writes techs; writing an id already stored must leave it as it was,
 // and the returned rows are as stored.
 type Store interface {
@@ -111,16 +120,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	var tasks sync.WaitGroup
 	sem := make(chan struct{}, c.cfg.Concurrency)
+	recvCtx, stopSource := c.receiveContext(ctx, drainCtx)
+	defer stopSource()
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
-	for ctx.Err() == nil {
-		d, err := c.src.Receive(ctx)
+	for recvCtx.Err() == nil {
+		d, err := c.src.Receive(recvCtx)
 		if err != nil {
-			if ctx.Err() != nil {
+			if recvCtx.Err() != nil || errors.Is(err, redis.ErrDrained) {
 				break
 			}
 			wait := backoff.next()
 			c.logger.Warn("receive failed; retrying", "err", err, "in", wait)
-			sleep(ctx, wait)
+			sleep(recvCtx, wait)
 			continue
 		}
 		backoff.reset()
@@ -134,30 +145,21 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		// Taken off the queue already: after ctx ends it still runs, as
+		// long as the drain lasts.
 		select {
 		case sem <- struct{}{}:
-		case <-ctx.Done():
-			// Taken off the queue already: run it anyway below.
-			sem <- struct{}{}
+		case <-drainCtx.Done():
+			c.metrics.failed.Inc()
+			c.logger.Error("drain timed out; message not stored", "id", env.ID, "request_id", env.RequestID)
+			c.src.Fail(context.WithoutCancel(drainCtx), d, drainCtx.Err())
+			continue
 		}
 		tasks.Add(1)
 		go func() {
 			defer tasks.Done()
 			defer func() { <-sem }()
-			prio, err := c.analyse(drainCtx, env.Text)
-			if err != nil {
-				c.metrics.failed.Inc()
-				c.logger.Error("task failed; message not stored", "id", env.ID, "request_id", env.RequestID, "err", err)
-				if err := c.src.Fail(drainCtx, d, err); err != nil {
-					c.logger.Warn("recording a failure failed", "id", env.ID, "err", err)
-				}
-				return
-			}
-			results <- result{
-				tech:      techlist.Tech{ID: env.ID, Text: env.Text, Priority: prio, SubmittedAt: env.SubmittedAt.UTC()},
-				requestID: env.RequestID,
-				delivery:  d,
-			}
+			c.runTask(drainCtx, d, env, results)
 		}()
 	}
 	c.logger.Info("stopped taking messages; finishing running tasks")
@@ -168,6 +170,39 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return ErrDrainTimeout
 	}
 	return nil
+}
+
+// receiveContext is the context messages are received under: ctx, or
+// for a Drainer, the drain's (after ctx ends, Stop is called and receiving
+// goes on until the source is drained), with the function that cancels
+// the Stop when Run returns first.
+func (c *Consumer) receiveContext(ctx, drainCtx context.Context) (context.Context, func() bool) {
+	d, ok := c.src.(Drainer)
+	if !ok {
+		return ctx, func() bool { return false }
+	}
+	return drainCtx, context.AfterFunc(ctx, func() {
+		c.logger.Info("leaving the queue; finishing what was read from it")
+		d.Stop()
+	})
+}
+
+// runTask analyses one message and hands its row to the batcher.
+func (c *Consumer) runTask(ctx context.Context, d redis.Delivery, env techlist.Envelope, results chan<- result) {
+	prio, err := c.analyse(ctx, env.Text)
+	if err != nil {
+		c.metrics.failed.Inc()
+		c.logger.Error("task failed; message not stored", "id", env.ID, "request_id", env.RequestID, "err", err)
+		if err := c.src.Fail(ctx, d, err); err != nil {
+			c.logger.Warn("recording a failure failed", "id", env.ID, "err", err)
+		}
+		return
+	}
+	results <- result{
+		tech:      techlist.Tech{ID: env.ID, Text: env.Text, Priority: prio, SubmittedAt: env.SubmittedAt.UTC()},
+		requestID: env.RequestID,
+		delivery:  d,
+	}
 }
 
 // batch collects results into batches, closed by size or BatchWait after

@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/testenv"
+)
+
+// poster sends POSTs one after another and keeps each outcome in order.
+type poster struct {
+	url, prefix string
+	client      *http.Client
+	sent        []outcome
+}
+
+func newPoster(s *Stack, prefix string) *poster {
+	return &poster{url: s.APIURL + "/api/v1/techs", prefix: prefix, client: &http.Client{Timeout: 10 * time.Second}}
+}
+
+// post sends the next text and returns its outcome.
+func (p *poster) post() outcome {
+	o := postOne(p.client, p.url, fmt.Sprintf("%s #%05d", p.prefix, len(p.sent)))
+	p.sent = append(p.sent, o)
+	return o
+}
+
+func accepted(o outcome) bool { return o.err == nil && o.status == http.StatusAccepted }
+
+// refused is a 503 saying nothing was queued (not the "may or may not
+// have been queued" of an unconfirmed publish).
+func refused(o outcome) bool {
+	return o.err == nil && o.status == http.StatusServiceUnavailable && !strings.Contains(o.body, "may or may not")
+}
+
+// storedTexts counts the stored rows by text: each text was posted once,
+// so a count above 1 is a duplicate, whatever the ids.
+func storedTexts(t *testing.T, db *sqlx.DB, prefix string) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var rows []struct {
+		Text  string `db:"text"`
+		Count int    `db:"n"`
+	}
+	if err := db.SelectContext(ctx, &rows, "SELECT text, COUNT(*) AS n FROM techlist WHERE text LIKE ? GROUP BY text", prefix+"%"); err != nil {
+		t.Fatalf("read the stored texts: %v", err)
+	}
+	got := make(map[string]int, len(rows))
+	for _, r := range rows {
+		got[r.Text] = r.Count
+	}
+	return got
+}
+
+// checkStored: every POST answered 202 is stored exactly once, and none
+// refused is stored. It returns how many accepted are missing.
+func (p *poster) checkStored(t *testing.T, stored map[string]int) int {
+	t.Helper()
+	missing, bad := 0, 0
+	for _, o := range p.sent {
+		n := stored[o.text]
+		switch {
+		case accepted(o) && n == 0:
+			missing++
+		case accepted(o) && n > 1, refused(o) && n > 0:
+			bad++
+			if bad <= 10 {
+				t.Errorf("POST %q answered %d: stored %d times", o.text, o.status, n)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d POSTs answered 202 were not stored (lost)", missing)
+	}
+	return missing
+}
+
+// signalStop sends SIGTERM to the running service name and returns a
+// function that waits for it to exit and checks it exited 0.
+func (s *Stack) signalStop(t *testing.T, name string) (waitExit func(limit time.Duration)) {
+	t.Helper()
+	p := s.running(t, name)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM %s: %v", name, err)
+	}
+	return func(limit time.Duration) {
+		t.Helper()
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGTERM, want exit 0", name, err)
+			}
+		case <-time.After(limit):
+			p.cmd.Process.Kill()
+			<-p.done
+			t.Errorf("%s did not exit within %s of SIGTERM", name, limit)
+		}
+		delete(s.procs, name)
+		s.gone = append(s.gone, p)
+	}
+}
+
+// TestPubSubSIGTERMUnderBacklog: a worker with a backlog (tasks of 500 ms,
+// two at a time, 40 waiting) gets SIGTERM while POSTs go on for a second.
+// It leaves the channel first, so POSTs from then on get 503; everything
+// answered 202 is stored before it exits 0.
+func TestPubSubSIGTERMUnderBacklog(t *testing.T) {
+	t.Parallel()
+	server := testenv.MySQLConfig(t)
+	s := startStack(t, map[string]string{"TASK_COST": "500ms", "WORKER_CONCURRENCY": "2", "SHUTDOWN_TIMEOUT": "25s"})
+	db := openStackDB(t, s, server)
+	prefix := "sigterm backlog " + testenv.Suffix()
+	p := newPoster(s, prefix)
+	for range 40 {
+		if o := p.post(); !accepted(o) {
+			t.Fatalf("POST %q before the SIGTERM: got %d %s (%v), want 202", o.text, o.status, o.body, o.err)
+		}
+	}
+
+	waitExit := s.signalStop(t, "worker-server")
+	firstRefused := -1
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		if o := p.post(); refused(o) && firstRefused < 0 {
+			firstRefused = len(p.sent) - 1
+		}
+	}
+	waitExit(40 * time.Second) // 40 tasks at 4 a second, and what came before the withdrawal
+
+	during := p.sent[40:]
+	acceptedDuring := 0
+	for _, o := range during {
+		if accepted(o) {
+			acceptedDuring++
+		}
+	}
+	if firstRefused < 0 {
+		t.Errorf("none of the %d POSTs in the second after SIGTERM was refused (%d answered 202), want 503 once the worker left", len(during), acceptedDuring)
+	}
+	for i := max(firstRefused, 0); firstRefused >= 0 && i < len(p.sent); i++ {
+		if o := p.sent[i]; !refused(o) {
+			t.Errorf("POST %d, after the first 503: got %d %s (%v), want 503 (the worker has left)", i, o.status, o.body, o.err)
+			break
+		}
+	}
+	missing := p.checkStored(t, storedTexts(t, db, prefix))
+	t.Logf("SIGTERM under backlog: %d POSTs before, %d in the second after (%d answered 202 before the first 503), %d accepted not stored",
+		40, len(during), acceptedDuring, missing)
+}
+
+// TestPubSubLeavesWhenMySQLIsDown: with MySQL cut, the worker keeps
+// reading its channel into its buffer (PUBSUB_BUFFER=20); past it, it
+// leaves the channel, so POSTs get 503 instead of 202-then-lost. When
+// MySQL is back, everything answered 202 is stored, and the worker
+// joins again: POSTs are accepted.
+func TestPubSubLeavesWhenMySQLIsDown(t *testing.T) {
+	t.Parallel()
+	server := testenv.MySQLConfig(t)
+	mysqlProxy := newFaultProxy(t, "mysql", fmt.Sprintf("%s:%d", server.Host, server.Port))
+	s := startStack(t, map[string]string{
+		"MYSQL_HOST": mysqlProxy.Host, "MYSQL_PORT": strconv.Itoa(mysqlProxy.Port),
+		"TASK_COST": "0", "PUBSUB_BUFFER": "20", "BATCH_SIZE": "5", "FLUSHERS": "1", "WORKER_CONCURRENCY": "2",
+	})
+	db := openStackDB(t, s, server)
+	prefix := "mysql down " + testenv.Suffix()
+	p := newPoster(s, prefix)
+
+	mysqlProxy.Cut()
+	const most = 500
+	for !refused(p.post()) {
+		if len(p.sent) == most {
+			t.Fatalf("all %d POSTs with MySQL cut were answered without a 503 (last: %d %s); want 503 once the worker's buffer of 20 is full",
+				most, p.sent[most-1].status, p.sent[most-1].body)
+		}
+	}
+	acceptedBefore := len(p.sent) - 1
+	for range 20 {
+		if o := p.post(); !refused(o) {
+			t.Errorf("POST with the worker's buffer full: got %d %s (%v), want 503", o.status, o.body, o.err)
+		}
+	}
+
+	mysqlProxy.Restore(t)
+	eventually(t, "a POST to be accepted again once MySQL is back", func() bool {
+		time.Sleep(100 * time.Millisecond)
+		return accepted(p.post())
+	})
+	var stored map[string]int
+	eventually(t, "every accepted POST stored", func() bool {
+		stored = storedTexts(t, db, prefix)
+		for _, o := range p.sent {
+			if accepted(o) && stored[o.text] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	p.checkStored(t, stored)
+	t.Logf("MySQL down: %d POSTs accepted before the first 503; %d POSTs in all, %d rows", acceptedBefore, len(p.sent), len(stored))
+}
+
+// TestPubSubPatternSubscriberIsNoWorker: with no worker running, a
+// pattern subscriber on the channel, or a stray SUBSCRIBE, does not make
+// a POST accepted; with the worker back, a POST is accepted and stored.
+func TestPubSubPatternSubscriberIsNoWorker(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, map[string]string{"TASK_COST": "0"})
+	s.Stop(t, "worker-server")
+	channel := s.Env("api-server", "REDIS_CHANNEL")
+	rdb := redis.NewClient(redis.Config{Addrs: []string{testenv.RedisAddr()}})
+	defer rdb.Close()
+	p := newPoster(s, "stray subscriber "+testenv.Suffix())
+
+	for _, tc := range []struct {
+		name      string
+		subscribe func(ctx context.Context) *goredis.PubSub
+	}{
+		{"PSUBSCRIBE " + channel + "*", func(ctx context.Context) *goredis.PubSub { return rdb.PSubscribe(ctx, channel+"*") }},
+		{"SUBSCRIBE " + channel, func(ctx context.Context) *goredis.PubSub { return rdb.Subscribe(ctx, channel) }},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ps := tc.subscribe(ctx)
+		if _, err := ps.Receive(ctx); err != nil { // the confirmation
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if o := p.post(); !refused(o) {
+			t.Errorf("POST with no worker and a %s connection: got %d %s (%v), want 503", tc.name, o.status, o.body, o.err)
+		}
+		ps.Close()
+		cancel()
+	}
+
+	s.Restart(t, "worker-server")
+	stored := s.watchStored(t)
+	o := p.post()
+	if !accepted(o) {
+		t.Fatalf("POST with the worker running: got %d %s (%v), want 202", o.status, o.body, o.err)
+	}
+	if tech := stored(o.id); tech.Text != o.text {
+		t.Errorf("stored %q, want %q", tech.Text, o.text)
+	}
+}

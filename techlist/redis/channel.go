@@ -1,0 +1,371 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// ChannelConfig says which channel a ChannelConsumer reads and how.
+type ChannelConfig struct {
+	Channel string
+	Worker  string // this worker's name in the channel's register of live workers (unique per process)
+	// Buffer is how many read messages may wait for the worker before it
+	// leaves the channel; it joins again once half of them are taken.
+	Buffer int
+	// Lease is how long the worker counts as live without a renewal
+	// (default 3s); it renews every third of it while its subscription
+	// answers pings.
+	Lease time.Duration
+	// ConfirmTimeout bounds the wait for Redis to confirm an unsubscribe
+	// and, at start, a subscription (default 5s).
+	ConfirmTimeout time.Duration
+	Logger         *slog.Logger // nil: no logging
+}
+
+// ChannelConsumer is the worker's side of the pub/sub channel. One reader
+// reads the subscription without pause into a bounded in-process backlog,
+// so Redis never has to buffer for a slow worker (and never drops it as a
+// slow subscriber). The worker takes messages from the backlog. The
+// consumer holds a lease in the register of live workers while Redis has
+// confirmed its subscription (see Presence), and leaves the channel in a
+// fixed order: withdraw the lease (from then on, publishes are refused
+// unless another worker is live), UNSUBSCRIBE, and read on until Redis
+// confirms: everything published before is delivered and kept. It leaves
+// when its backlog reaches Buffer (and joins again when half is taken) and
+// when Stop is called (and then for good: Receive returns ErrDrained once
+// the backlog is empty).
+type ChannelConsumer struct {
+	rdb      goredis.UniversalClient
+	cfg      ChannelConfig
+	presence *Presence
+	logger   *slog.Logger
+	queue    *backlog
+
+	stop     chan struct{} // closed by Stop
+	stopOnce sync.Once
+	ready    chan struct{} // closed at the first registration
+	done     chan struct{} // closed when run returns
+	cancel   context.CancelFunc
+}
+
+// NewChannelConsumer subscribes to cfg.Channel (sharded on a cluster),
+// waits until Redis confirms and the worker's lease is registered, and
+// returns: from then on, publishes are received. The caller closes it.
+func NewChannelConsumer(ctx context.Context, rdb goredis.UniversalClient, cfg ChannelConfig) (*ChannelConsumer, error) {
+	if cfg.Lease <= 0 {
+		cfg.Lease = 3 * time.Second
+	}
+	if cfg.ConfirmTimeout <= 0 {
+		cfg.ConfirmTimeout = 5 * time.Second
+	}
+	if cfg.Buffer < 1 {
+		cfg.Buffer = 1
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c := &ChannelConsumer{rdb: rdb, cfg: cfg, logger: logger.With("channel", cfg.Channel),
+		presence: NewPresence(rdb, cfg.Channel, cfg.Worker, cfg.Lease), queue: newBacklog(cfg.Buffer),
+		stop: make(chan struct{}), ready: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	go c.run(runCtx)
+	wait, cancelWait := context.WithTimeout(ctx, cfg.ConfirmTimeout)
+	defer cancelWait()
+	select {
+	case <-c.ready:
+		return c, nil
+	case <-wait.Done():
+		c.Close()
+		return nil, fmt.Errorf("subscribe to %s: not confirmed and registered within %s: %w", cfg.Channel, cfg.ConfirmTimeout, wait.Err())
+	}
+}
+
+// Receive takes the oldest message read, blocking until there is one or
+// ctx ends. After Stop, once the subscription has ended and every message
+// read was taken, it returns ErrDrained.
+func (c *ChannelConsumer) Receive(ctx context.Context) (Delivery, error) {
+	return c.queue.take(ctx)
+}
+
+// Buffered returns how many messages were read and not yet taken.
+func (c *ChannelConsumer) Buffered() int { return c.queue.len() }
+
+// Ack does nothing: pub/sub keeps no message to acknowledge.
+func (c *ChannelConsumer) Ack(context.Context, ...Delivery) error { return nil }
+
+// Fail does nothing: pub/sub cannot deliver a message again.
+func (c *ChannelConsumer) Fail(context.Context, Delivery, error) error { return nil }
+
+// Reject does nothing: pub/sub keeps no message to move aside.
+func (c *ChannelConsumer) Reject(context.Context, Delivery, error) error { return nil }
+
+// Stop leaves the channel for good (withdraw, unsubscribe, read until
+// Redis confirms) without waiting; Receive hands out the rest.
+func (c *ChannelConsumer) Stop() { c.stopOnce.Do(func() { close(c.stop) }) }
+
+// Close stops, ends the subscription's connection and waits for the
+// reader. Messages still in the backlog are lost, and logged.
+func (c *ChannelConsumer) Close() error {
+	c.Stop()
+	c.cancel()
+	<-c.done
+	if n := c.queue.len(); n > 0 {
+		c.logger.Error("closed with messages read and not handed out: they are lost", "messages", n)
+	}
+	return nil
+}
+
+// leaveReason says why listen returned.
+type leaveReason int
+
+const (
+	stopping   leaveReason = iota // Stop or Close
+	bufferFull                    // the backlog reached Buffer
+	lost                          // Redis ended the subscription (e.g. a slot moved)
+)
+
+// run joins, listens, leaves when asked or when the backlog is full, and
+// joins again when there is room, until Stop.
+func (c *ChannelConsumer) run(ctx context.Context) {
+	defer close(c.done)
+	defer c.queue.close()
+	for {
+		s := c.join(ctx)
+		reason := c.listen(ctx, s)
+		c.leave(ctx, s)
+		switch reason {
+		case stopping:
+			return
+		case bufferFull:
+			c.logger.Warn("left the channel: the buffer is full (is MySQL slow or down?); publishes are refused until it drains",
+				"buffered", c.queue.len(), "bound", c.cfg.Buffer)
+			if !c.waitForRoom(ctx) {
+				return
+			}
+			c.logger.Info("joining the channel again: the buffer has drained", "buffered", c.queue.len())
+		case lost:
+			c.logger.Warn("Redis ended the subscription; joining again")
+			if !c.pause(ctx, time.Second) {
+				return
+			}
+		}
+	}
+}
+
+// waitForRoom waits until the backlog is down to half its bound; false
+// when stopped first.
+func (c *ChannelConsumer) waitForRoom(ctx context.Context) bool {
+	for c.queue.len() > c.queue.low {
+		select {
+		case <-c.queue.room:
+		case <-c.stop:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// pause waits d; false when stopped first.
+func (c *ChannelConsumer) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.stop:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// Confirmations of a subscription or its end, by kind.
+func isSubscribeKind(kind string) bool   { return kind == "subscribe" || kind == "ssubscribe" }
+func isUnsubscribeKind(kind string) bool { return kind == "unsubscribe" || kind == "sunsubscribe" }
+
+// session is one subscription on a connection of its own, read by its own
+// goroutine from the SUBSCRIBE until Redis confirms the UNSUBSCRIBE (or
+// the connection is closed).
+type session struct {
+	ps      *goredis.PubSub
+	channel string
+	sharded bool
+
+	subscribed atomic.Bool   // Redis confirmed the subscription, and no read failed since
+	leaving    atomic.Bool   // UNSUBSCRIBE sent: the reader ends at its confirmation or the next error
+	pongs      atomic.Int64  // answers to pings on the subscription's connection
+	changed    chan struct{} // a token when subscribed changes
+	quit       chan struct{} // closed to end the reader's waits between retries
+	done       chan struct{} // closed when the reader returns
+}
+
+// join subscribes on a new connection and starts its reader. go-redis
+// swallows a failed SUBSCRIBE here; the reader's next read reconnects and
+// subscribes again, and listen registers the worker once Redis confirms.
+func (c *ChannelConsumer) join(ctx context.Context) *session {
+	s := &session{channel: c.cfg.Channel, sharded: isCluster(c.rdb),
+		changed: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	if s.sharded {
+		s.ps = c.rdb.SSubscribe(ctx, s.channel)
+	} else {
+		s.ps = c.rdb.Subscribe(ctx, s.channel)
+	}
+	go c.read(s)
+	return s
+}
+
+func (s *session) setSubscribed(v bool) {
+	if s.subscribed.Swap(v) != v {
+		signal(s.changed)
+	}
+}
+
+// read reads the subscription without pause: messages into the backlog,
+// confirmations and pongs into the session's state. It never waits on the
+// worker. A blocked read does not watch a context; leave ends it by
+// closing the connection.
+func (c *ChannelConsumer) read(s *session) {
+	defer close(s.done)
+	wait := 100 * time.Millisecond
+	for {
+		msg, err := s.ps.Receive(context.Background())
+		if err != nil {
+			s.setSubscribed(false)
+			if s.leaving.Load() {
+				return // nothing more can come on that connection
+			}
+			c.logger.Warn("reading the subscription failed; reconnecting", "err", err, "in", wait)
+			select {
+			case <-s.quit:
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 2*time.Second)
+			continue
+		}
+		wait = 100 * time.Millisecond
+		switch m := msg.(type) {
+		case *goredis.Message:
+			c.queue.push(Delivery{Payload: []byte(m.Payload)})
+		case *goredis.Pong:
+			s.pongs.Add(1)
+		case *goredis.Subscription:
+			switch {
+			case isSubscribeKind(m.Kind):
+				s.setSubscribed(true)
+			case isUnsubscribeKind(m.Kind) && m.Count == 0:
+				// Asked for by leave, or Redis' own (a cluster slot moved):
+				// either way nothing more arrives.
+				s.setSubscribed(false)
+				return
+			}
+		}
+	}
+}
+
+// listen keeps the worker's lease while the subscription is confirmed and
+// its connection answers pings, until Stop, a full backlog, or the end of
+// the subscription.
+func (c *ChannelConsumer) listen(ctx context.Context, s *session) leaveReason {
+	tick := time.NewTicker(c.cfg.Lease / 3)
+	defer tick.Stop()
+	var pongsSeen int64
+	pinged := false
+	for {
+		select {
+		case <-c.stop:
+			return stopping
+		case <-ctx.Done():
+			return stopping
+		case <-s.done:
+			return lost
+		case <-c.queue.full:
+			if c.queue.len() >= c.cfg.Buffer {
+				return bufferFull
+			}
+		case <-s.changed:
+			if s.subscribed.Load() {
+				c.renew(ctx)
+			} else {
+				c.withdraw() // the connection failed: it may be a while before it is back
+			}
+		case <-tick.C:
+			if !s.subscribed.Load() {
+				continue
+			}
+			if p := s.pongs.Load(); pinged && p == pongsSeen {
+				c.logger.Warn("the subscription's connection did not answer a ping; the lease is not renewed")
+			} else {
+				c.renew(ctx)
+			}
+			pongsSeen = s.pongs.Load()
+			pinged = s.ps.Ping(ctx) == nil
+		}
+	}
+}
+
+// renew registers the worker or extends its lease; the first success
+// makes NewChannelConsumer return.
+func (c *ChannelConsumer) renew(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Lease/3)
+	defer cancel()
+	if err := c.presence.Renew(rctx); err != nil {
+		c.logger.Warn("renewing the lease failed", "err", err)
+		return
+	}
+	select {
+	case <-c.ready:
+	default:
+		close(c.ready)
+	}
+}
+
+// withdraw removes the worker's lease. It runs also while closing, so it
+// has a context of its own.
+func (c *ChannelConsumer) withdraw() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConfirmTimeout)
+	defer cancel()
+	if err := c.presence.Withdraw(ctx); err != nil {
+		c.logger.Warn("withdrawing from the register of workers failed; the lease ends by itself", "err", err, "lease", c.cfg.Lease)
+	}
+}
+
+// leave withdraws the lease, then unsubscribes and lets the reader read on
+// until Redis confirms: every message published before the withdrawal
+// reaches the backlog. Close cuts the wait short, and so does a Redis that
+// does not confirm within ConfirmTimeout.
+func (c *ChannelConsumer) leave(ctx context.Context, s *session) {
+	c.withdraw()
+	s.leaving.Store(true)
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ConfirmTimeout)
+	defer cancel()
+	var err error
+	if s.sharded {
+		err = s.ps.SUnsubscribe(uctx, s.channel)
+	} else {
+		err = s.ps.Unsubscribe(uctx, s.channel)
+	}
+	if err != nil {
+		c.logger.Warn("unsubscribing failed", "err", err)
+	}
+	select {
+	case <-s.done:
+	case <-uctx.Done():
+		c.logger.Error("Redis did not confirm the unsubscribe in time; closing the subscription (what is still in its socket is lost)",
+			"timeout", c.cfg.ConfirmTimeout)
+	case <-ctx.Done():
+		c.logger.Error("closed before Redis confirmed the unsubscribe (what is still in its socket is lost)")
+	}
+	close(s.quit)
+	s.ps.Close()
+	<-s.done
+}

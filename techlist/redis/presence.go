@@ -1,0 +1,105 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// A PUBLISH that reached a subscriber does not mean a worker received it:
+// a pattern subscriber is not counted by NUMSUB but a stray SUBSCRIBE (a
+// redis-cli session while debugging) is, and PUBLISH counts both. So each
+// worker keeps a lease in a register of live workers, a sorted set beside
+// the channel (member: the worker's name, score: the lease's end in
+// milliseconds of Redis' own clock). It holds the lease only while Redis
+// has confirmed its subscription, renews it about every second while its
+// subscription connection answers, and removes it before it unsubscribes.
+// The publish script refuses a message unless a lease is live and the
+// channel has an exact subscriber.
+
+// WorkersKey returns the key of channel's register of live workers. It
+// shares the channel's cluster slot (a sharded channel is placed by the
+// same hash as a key), so the publish script may read it and SPUBLISH. (A
+// channel holding a "}" but no {tag} cannot share a slot with any key: on a
+// cluster, name channels without braces, or with a tag.)
+func WorkersKey(channel string) string {
+	if hasHashTag(channel) {
+		return channel + ":workers"
+	}
+	return "{" + channel + "}:workers"
+}
+
+// hasHashTag reports whether Redis Cluster would place s by a {tag} inside
+// it rather than by the whole name.
+func hasHashTag(s string) bool {
+	open := strings.IndexByte(s, '{')
+	if open < 0 {
+		return false
+	}
+	end := strings.IndexByte(s[open+1:], '}')
+	return end > 0
+}
+
+// renewLease prunes the expired leases, sets this worker's to end ARGV[2]
+// milliseconds from Redis' TIME, and lets the key itself expire with the
+// last lease, so a worker that died leaves nothing behind for long.
+var renewLease = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], lease)
+return 1
+`)
+
+// publishToWorker publishes ARGV[2] on channel ARGV[1] only when a worker's
+// lease in KEYS[1] is live and the channel has an exact subscriber
+// (pattern subscribers are not counted by NUMSUB); it returns how many
+// received it, 0 when it was not published. ARGV[3] is "1" on a cluster,
+// where the channel is sharded.
+var publishToWorker = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) == 0 then return 0 end
+local sharded = ARGV[3] == '1'
+local numsub = redis.call('PUBSUB', sharded and 'SHARDNUMSUB' or 'NUMSUB', ARGV[1])
+if tonumber(numsub[2]) == 0 then return 0 end
+return redis.call(sharded and 'SPUBLISH' or 'PUBLISH', ARGV[1], ARGV[2])
+`)
+
+// Presence is one worker's lease in a channel's register of live workers.
+type Presence struct {
+	rdb    goredis.UniversalClient
+	key    string
+	worker string
+	lease  time.Duration
+}
+
+// NewPresence returns worker's presence on channel, each renewal holding
+// for lease.
+func NewPresence(rdb goredis.UniversalClient, channel, worker string, lease time.Duration) *Presence {
+	return &Presence{rdb: rdb, key: WorkersKey(channel), worker: worker, lease: lease}
+}
+
+// Renew registers the worker, or extends its lease, to lease from now.
+func (p *Presence) Renew(ctx context.Context) error {
+	err := renewLease.Run(ctx, p.rdb, []string{p.key}, p.worker, p.lease.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("renew the lease of %s in %s: %w", p.worker, p.key, err)
+	}
+	return nil
+}
+
+// Withdraw removes the worker's lease: publishes from now on do not count
+// on it.
+func (p *Presence) Withdraw(ctx context.Context) error {
+	if err := p.rdb.ZRem(ctx, p.key, p.worker).Err(); err != nil {
+		return fmt.Errorf("withdraw %s from %s: %w", p.worker, p.key, err)
+	}
+	return nil
+}

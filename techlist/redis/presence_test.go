@@ -1,0 +1,123 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/testenv"
+)
+
+// rawSubscribe subscribes a bare connection, as redis-cli would, and waits
+// for Redis to confirm: a subscriber that is not a worker.
+func rawSubscribe(t *testing.T, rdb goredis.UniversalClient, pattern bool, channel string) *goredis.PubSub {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var ps *goredis.PubSub
+	switch {
+	case pattern:
+		ps = rdb.PSubscribe(ctx, channel)
+	case isClusterClient(rdb):
+		ps = rdb.SSubscribe(ctx, channel)
+	default:
+		ps = rdb.Subscribe(ctx, channel)
+	}
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatalf("subscribe %s: %v", channel, err)
+	}
+	t.Cleanup(func() { ps.Close() })
+	return ps
+}
+
+func isClusterClient(rdb goredis.UniversalClient) bool {
+	_, ok := rdb.(*goredis.ClusterClient)
+	return ok
+}
+
+// checkPublishNeedsWorker: a message is published only when a worker's
+// lease is live and the channel has an exact subscriber. A pattern
+// subscriber, a stray SUBSCRIBE, an expired or withdrawn lease: refused.
+func checkPublishNeedsWorker(t *testing.T, rdb goredis.UniversalClient, channel string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pub := redis.NewPublisher(rdb, channel)
+	env := techlist.NewEnvelope("01890a5d-ac96-774b-bcce-b302099a8057", "Go", time.Now())
+	publish := func(what string, want error) {
+		t.Helper()
+		if err := pub.Publish(ctx, env); !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %v", what, err, want)
+		}
+	}
+
+	publish("nobody at all", redis.ErrNoSubscribers)
+	if !isClusterClient(rdb) { // a pattern subscriber never receives a sharded message
+		rawSubscribe(t, rdb, true, channel[:len(channel)-2]+"*")
+		publish("a pattern subscriber only", redis.ErrNoSubscribers)
+	}
+	stray := rawSubscribe(t, rdb, false, channel)
+	publish("a stray SUBSCRIBE only", redis.ErrNoSubscribers)
+
+	short := redis.NewPresence(rdb, channel, "gone-worker", 100*time.Millisecond)
+	if err := short.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publish("a stray subscriber and a live lease", nil) // the window: see the notes
+	time.Sleep(200 * time.Millisecond)
+	publish("a stray subscriber and an expired lease", redis.ErrNoSubscribers)
+
+	worker := redis.NewPresence(rdb, channel, "worker-1", time.Minute)
+	if err := worker.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Unsubscribed and confirmed, so Redis no longer counts it (a Close
+	// would be noticed by Redis a moment later).
+	if isClusterClient(rdb) {
+		stray.SUnsubscribe(ctx, channel)
+	} else {
+		stray.Unsubscribe(ctx, channel)
+	}
+	if _, err := stray.Receive(ctx); err != nil {
+		t.Fatalf("unsubscribe the stray subscriber: %v", err)
+	}
+	publish("a live lease and no subscriber", redis.ErrNoSubscribers)
+	rawSubscribe(t, rdb, false, channel)
+	publish("a live lease and a subscriber", nil)
+	if err := worker.Withdraw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publish("a withdrawn lease and a subscriber", redis.ErrNoSubscribers)
+	if n, err := rdb.Exists(ctx, redis.WorkersKey(channel)).Result(); err != nil || n != 0 {
+		t.Errorf("the register of workers after the last withdrawal: EXISTS got %d, %v; want 0 (nothing left behind)", n, err)
+	}
+}
+
+func TestPublishNeedsALiveWorker(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	checkPublishNeedsWorker(t, rdb, names.Channel)
+}
+
+func TestPublishNeedsALiveWorkerOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	addrs := testenv.RedisCluster(t)
+	rdb := redis.NewClient(redis.Config{Addrs: addrs})
+	defer rdb.Close()
+	checkPublishNeedsWorker(t, rdb, "cluster-"+testenv.Suffix())
+}
+
+func TestWorkersKeySharesTheChannelSlot(t *testing.T) {
+	for _, tc := range []struct{ channel, key string }{
+		{"channel1", "{channel1}:workers"},
+		{"{jobs}.eu", "{jobs}.eu:workers"},
+	} {
+		if got := redis.WorkersKey(tc.channel); got != tc.key {
+			t.Errorf("WorkersKey(%q): got %q, want %q", tc.channel, got, tc.key)
+		}
+	}
+}
