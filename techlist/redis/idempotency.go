@@ -79,7 +79,6 @@ func (i *Idempotency) key(k string) string {
 // flight, no lease: its outcome is unknown) or "<id>" (answered; its
 // request's fingerprint is unknown, so any request replays it).
 var reserveKey = goredis.NewScript(`
-redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local leaseUntil = now + tonumber(ARGV[4])
