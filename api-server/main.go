@@ -43,6 +43,7 @@ type settings struct {
 	localEntries    int
 	streamMaxLen    int64
 	idempotencyTTL  time.Duration
+	idemLease       time.Duration
 	server          httpapi.Config
 	startupTimeout  time.Duration
 	shutdownTimeout time.Duration
@@ -71,6 +72,13 @@ func readSettings(env *config.Env) settings {
 		shutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
 	}
 	s.replica, s.hasReplica = mysql.ReplicaConfigFromEnv(env, s.mysql)
+	// The lease must outlast a POST's slowest answer: PUBLISH_RETRY plus
+	// the last attempt and the calls around it (each bounded by the Redis
+	// client's timeouts of a few seconds).
+	s.idemLease = env.PositiveDuration("IDEMPOTENCY_LEASE", s.server.PublishRetry+5*time.Second)
+	if s.idemLease <= s.server.PublishRetry {
+		env.Fail("IDEMPOTENCY_LEASE", s.idemLease.String(), "want a duration longer than PUBLISH_RETRY ("+s.server.PublishRetry.String()+")")
+	}
 	return s
 }
 
@@ -175,7 +183,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Reader:      reader,
 		Publisher:   queue,
 		Pending:     pending,
-		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL),
+		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL, cfg.idemLease),
 		Checks: []service.Check{
 			{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
 			{Name: "mysql", Ping: store.Ping},

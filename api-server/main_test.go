@@ -241,6 +241,8 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{"PENDING_TTL", "forever"},
 		{"PENDING_TTL", "0"},
 		{"MAX_BODY_BYTES", "1"},
+		{"IDEMPOTENCY_LEASE", "0"},
+		{"IDEMPOTENCY_LEASE", "5s"}, // not longer than PUBLISH_RETRY
 		{"REDIS_ADDRS", "no-port"},
 		{"LOG_LEVEL", "loud"},
 		{"LOG_FORMAT", "xml"},

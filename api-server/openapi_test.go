@@ -545,7 +545,7 @@ func TestOpenAPIMatchesTheServer(t *testing.T) {
 
 	// Another request holds this key, as if still in flight.
 	busyKey := "in-flight-" + testenv.Suffix()
-	if _, _, err := redis.NewIdempotency(rdb, names.Prefix, time.Minute).Reserve(ctx, busyKey, unknown); err != nil {
+	if _, err := redis.NewIdempotency(rdb, names.Prefix, time.Minute, time.Minute).Reserve(ctx, busyKey, fingerprintOf("Go"), unknown); err != nil {
 		t.Fatal(err)
 	}
 	exchanges = nil
@@ -572,6 +572,7 @@ func TestOpenAPIMatchesTheServer(t *testing.T) {
 					}
 				}},
 			exchange{name: path + " key in flight", method: "POST", target: path, header: withKey(jsonType, busyKey), body: `{"text":"Go"}`, status: 409},
+			exchange{name: path + " key with another text", method: "POST", target: path, header: withKey(jsonType, key), body: `{"text":"twice"}`, status: 422},
 			exchange{name: path + " key too long", method: "POST", target: path, header: withKey(jsonType, strings.Repeat("k", 256)), body: `{"text":"Go"}`, status: 400, refused: true},
 			exchange{name: path + " empty text", method: "POST", target: path, header: jsonType, body: `{"text":""}`, status: 400, refused: true},
 			exchange{name: path + " blank text", method: "POST", target: path, header: jsonType, body: `{"text":"   "}`, status: 400, refused: true},

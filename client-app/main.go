@@ -36,11 +36,11 @@ func readSettings(env *config.Env) settings {
 		port:          env.Int("PORT", 3000, 0, 65535),
 		apiURL:        env.URL("API_URL", "http://localhost:5000"),
 		pageSize:      env.Int("PAGE_SIZE", 20, 1, 100),
-		apiTimeout:    env.Duration("API_TIMEOUT", 5*time.Second),
+		apiTimeout:    env.Duration("API_TIMEOUT", 10*time.Second),
 		queuedTimeout: env.Duration("QUEUED_TIMEOUT", 30*time.Second),
 	}
 	if cfg.apiTimeout == 0 {
-		env.Fail("API_TIMEOUT", "0", "want a positive duration such as 5s")
+		env.Fail("API_TIMEOUT", "0", "want a positive duration such as 10s")
 	}
 	if cfg.queuedTimeout == 0 {
 		env.Fail("QUEUED_TIMEOUT", "0", "want a positive duration such as 30s")
@@ -106,18 +106,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handler, err := web.NewServer(logger, api, web.Config{
 		PageSize:      cfg.pageSize,
 		QueuedTimeout: cfg.queuedTimeout,
+		SubmitWait:    cfg.apiTimeout,
 		Streams:       streams,
 	})
 	if err != nil {
 		return err
 	}
-	logger.Info("starting", "api_url", cfg.apiURL.String(), "page_size", cfg.pageSize,
+	// API_URL may carry a password; no log line shows it.
+	logger.Info("starting", "api_url", cfg.apiURL.Redacted(), "page_size", cfg.pageSize,
 		"api_timeout", cfg.apiTimeout, "queued_timeout", cfg.queuedTimeout)
 	srv := service.NewHTTPServer(net.JoinHostPort("", strconv.Itoa(cfg.port)), handler, logger)
 	srv.RegisterOnShutdown(endStreams)
 	// A page may wait a whole API_TIMEOUT on the api-server before it is
-	// written. (The event streams set their own deadline on each write.)
-	srv.WriteTimeout = max(srv.WriteTimeout, cfg.apiTimeout+15*time.Second)
+	// written; a submission up to twice (it may first wait for an earlier
+	// send of its form). (The event streams set their own deadline on each
+	// write.)
+	srv.WriteTimeout = max(srv.WriteTimeout, 2*cfg.apiTimeout+15*time.Second)
 	ln, err := service.Listen(srv)
 	if err != nil {
 		return err

@@ -18,6 +18,15 @@ const (
 	EInternal    = "internal"               // 500
 )
 
+// Error codes of the Idempotency-Key header.
+const (
+	// EIdempotencyMismatch: a key reused with another request (422).
+	EIdempotencyMismatch = "idempotency_mismatch"
+	// EOutcomeUnknown: a dependency failed after the request may have taken
+	// effect; retrying with the same Idempotency-Key is safe (503).
+	EOutcomeUnknown = "outcome_unknown"
+)
+
 // Error is an error a client can act on: a code, a message for people and,
 // for invalid input, the field it concerns.
 type Error struct {

@@ -128,6 +128,9 @@ func (e *Env) URL(name, def string) *url.URL {
 	v := e.String(name, def)
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if err == nil {
+			v = u.Redacted() // the error is printed; a password in it is not
+		}
 		e.fail(name, v, "want an absolute http:// or https:// URL")
 		u, _ = url.Parse(def)
 	}

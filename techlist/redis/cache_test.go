@@ -2,8 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -100,43 +98,4 @@ func TestCacheTechAndPending(t *testing.T) {
 	if p, err := cache.Pending(ctx, id); err != nil || p {
 		t.Fatalf("Pending after clear: got %v, %v", p, err)
 	}
-}
-
-func TestIdempotency(t *testing.T) {
-	t.Parallel()
-	rdb, names := testenv.Redis(t)
-	idem := redis.NewIdempotency(rdb, names.Prefix, time.Minute)
-	ctx := context.Background()
-
-	existing, busy, err := idem.Reserve(ctx, "key-1", "id-a")
-	if err != nil || existing != "" || busy {
-		t.Fatalf("first Reserve: got %q %v %v, want it reserved", existing, busy, err)
-	}
-	if existing, busy, _ = idem.Reserve(ctx, "key-1", "id-b"); existing != "" || !busy {
-		t.Fatalf("Reserve while in progress: got %q %v, want busy", existing, busy)
-	}
-	if err := idem.Confirm(ctx, "key-1", "id-a"); err != nil {
-		t.Fatal(err)
-	}
-	if existing, busy, _ = idem.Reserve(ctx, "key-1", "id-c"); existing != "id-a" || busy {
-		t.Fatalf("Reserve after confirm: got %q %v, want id-a", existing, busy)
-	}
-	if ttl := rdb.PTTL(ctx, names.Prefix+":idem:"+sha("key-1")).Val(); ttl <= 0 || ttl > time.Minute {
-		t.Errorf("TTL: got %v, want within (0, 1m]", ttl)
-	}
-	// A failed request releases its key; a retry starts afresh.
-	if _, _, err := idem.Reserve(ctx, "key-2", "id-d"); err != nil {
-		t.Fatal(err)
-	}
-	if err := idem.Release(ctx, "key-2"); err != nil {
-		t.Fatal(err)
-	}
-	if existing, busy, _ = idem.Reserve(ctx, "key-2", "id-e"); existing != "" || busy {
-		t.Fatalf("Reserve after release: got %q %v, want it reserved", existing, busy)
-	}
-}
-
-func sha(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }

@@ -2,28 +2,69 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// Idempotency remembers, for a day by default, which id answered each
-// Idempotency-Key, so a retried POST gets the same id and creates nothing.
+// Idempotency binds each Idempotency-Key to the request it first came with
+// (a fingerprint of it) and to the id that request was given, for a day by
+// default, following the IETF httpapi draft "The Idempotency-Key HTTP
+// Header Field" and Stripe's API.
+//
+// A key's record is a hash: fp (the fingerprint), id, state (inflight,
+// done or unknown), and while in flight a lease (Redis TIME, unix ms) and
+// the token of the request holding it. The lease is short, so a request
+// that crashed or lost Redis's reply locks its key for seconds, not a day.
 type Idempotency struct {
 	rdb    goredis.UniversalClient
 	prefix string
 	ttl    time.Duration
+	lease  time.Duration
 }
 
 // NewIdempotency returns the store under prefix (REDIS_CACHE), keeping keys
-// for ttl.
-func NewIdempotency(rdb goredis.UniversalClient, prefix string, ttl time.Duration) *Idempotency {
-	return &Idempotency{rdb: rdb, prefix: prefix, ttl: ttl}
+// for ttl. A request in flight holds its key for lease at most; lease must
+// outlast the slowest answer, or a retry may publish the same id while the
+// first request still does (harmless, but it answers 202 twice).
+func NewIdempotency(rdb goredis.UniversalClient, prefix string, ttl, lease time.Duration) *Idempotency {
+	return &Idempotency{rdb: rdb, prefix: prefix, ttl: ttl, lease: lease}
+}
+
+// Outcome is what Reserve found for a key.
+type Outcome int
+
+const (
+	// Reserved: the key is new; publish the given id.
+	Reserved Outcome = iota + 1
+	// Retaken: an earlier request with the key crashed (its lease ran out)
+	// or could not tell whether it was queued; publish the stored id again.
+	Retaken
+	// Replay: the key already answered; answer the stored id again.
+	Replay
+	// Busy: a request with the key is in flight.
+	Busy
+	// Mismatch: the key came with another request (another fingerprint).
+	Mismatch
+)
+
+var outcomes = map[string]Outcome{
+	"reserved": Reserved, "retaken": Retaken, "replay": Replay, "busy": Busy, "mismatch": Mismatch,
+}
+
+// Reservation is a key's state as Reserve found it. With Reserved or
+// Retaken the caller holds the key's lease and must settle it: Confirm,
+// Release or Unknown.
+type Reservation struct {
+	Outcome     Outcome
+	ID          string // the id to publish or answer; empty on Mismatch
+	Key         string // the client's Idempotency-Key
+	Fingerprint string
+	Token       string // names this request's lease
 }
 
 // The client's key is hashed: any printable text is a valid key, and the
@@ -33,44 +74,107 @@ func (i *Idempotency) key(k string) string {
 	return i.prefix + ":idem:" + hex.EncodeToString(sum[:])
 }
 
-const inProgress = "pending:"
-
+// reserveKey decides on Redis's clock, in one round trip. A plain string
+// under the key is a record of the previous version: "pending:<id>" (in
+// flight, no lease: its outcome is unknown) or "<id>" (answered; its
+// request's fingerprint is unknown, so any request replays it).
 var reserveKey = goredis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v then return v end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local leaseUntil = now + tonumber(ARGV[4])
+if redis.call('TYPE', KEYS[1]).ok == 'string' then
+  local v = redis.call('GET', KEYS[1])
+  if string.sub(v, 1, 8) ~= 'pending:' then return {'replay', v} end
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'id', string.sub(v, 9), 'state', 'unknown')
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+end
+local r = redis.call('HMGET', KEYS[1], 'fp', 'id', 'state', 'lease')
+if not r[1] then
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'id', ARGV[2], 'state', 'inflight', 'lease', leaseUntil, 'token', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  return {'reserved', ARGV[2]}
+end
+if r[1] ~= ARGV[1] then return {'mismatch', ''} end
+if r[3] == 'done' then return {'replay', r[2]} end
+if r[3] == 'inflight' and tonumber(r[4]) > now then return {'busy', r[2]} end
+redis.call('HSET', KEYS[1], 'state', 'inflight', 'lease', leaseUntil, 'token', ARGV[3])
+return {'retaken', r[2]}
 `)
 
-// Reserve claims key for id. When the key already answered, it returns the
-// id it answered with; when a request with the key is still in progress,
-// busy is true. Otherwise the key is now id's, and the caller must Confirm
-// or Release it.
-func (i *Idempotency) Reserve(ctx context.Context, key, id string) (existing string, busy bool, err error) {
-	v, err := reserveKey.Run(ctx, i.rdb, []string{i.key(key)}, inProgress+id, i.ttl.Milliseconds()).Text()
-	if errors.Is(err, goredis.Nil) {
-		return "", false, nil
-	}
+// Reserve looks key up for a request with the given fingerprint. A new key
+// is reserved for id; see Outcome for the other answers.
+func (i *Idempotency) Reserve(ctx context.Context, key, fingerprint, id string) (Reservation, error) {
+	token, err := newToken()
 	if err != nil {
-		return "", false, fmt.Errorf("reserve idempotency key: %w", err)
+		return Reservation{}, err
 	}
-	if strings.HasPrefix(v, inProgress) {
-		return "", true, nil
+	args := []any{fingerprint, id, token, i.lease.Milliseconds(), i.ttl.Milliseconds()}
+	v, err := reserveKey.Run(ctx, i.rdb, []string{i.key(key)}, args...).StringSlice()
+	if err != nil {
+		return Reservation{}, fmt.Errorf("reserve idempotency key: %w", err)
 	}
-	return v, false, nil
+	if len(v) != 2 || outcomes[v[0]] == 0 {
+		return Reservation{}, fmt.Errorf("reserve idempotency key: unexpected answer %q", v)
+	}
+	return Reservation{Outcome: outcomes[v[0]], ID: v[1], Key: key, Fingerprint: fingerprint, Token: token}, nil
 }
 
-// Confirm records that key answered with id.
-func (i *Idempotency) Confirm(ctx context.Context, key, id string) error {
-	if err := i.rdb.Set(ctx, i.key(key), id, i.ttl).Err(); err != nil {
-		return fmt.Errorf("confirm idempotency key: %w", err)
+func newToken() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("idempotency lease token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// settleKey ends a lease with a state: done always wins; unknown never
+// overwrites done. A record that holds another id is left alone (it
+// cannot happen while ids are kept per key, but a record is never
+// rebound). A record that expired meanwhile is written again.
+var settleKey = goredis.NewScript(`
+local r = redis.call('HMGET', KEYS[1], 'id', 'state')
+if r[1] and r[1] ~= ARGV[1] then return 0 end
+if r[2] == 'done' and ARGV[3] ~= 'done' then return 0 end
+redis.call('HSET', KEYS[1], 'fp', ARGV[2], 'id', ARGV[1], 'state', ARGV[3])
+redis.call('HDEL', KEYS[1], 'lease', 'token')
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`)
+
+func (i *Idempotency) settle(ctx context.Context, res Reservation, state string) error {
+	args := []any{res.ID, res.Fingerprint, state, i.ttl.Milliseconds()}
+	if err := settleKey.Run(ctx, i.rdb, []string{i.key(res.Key)}, args...).Err(); err != nil {
+		return fmt.Errorf("record idempotency key as %s: %w", state, err)
 	}
 	return nil
 }
 
-// Release forgets key, after its request failed, so a retry starts afresh.
-func (i *Idempotency) Release(ctx context.Context, key string) error {
-	if err := i.rdb.Del(ctx, i.key(key)).Err(); err != nil {
+// Confirm records that res's request was accepted: from now on its key
+// replays res.ID.
+func (i *Idempotency) Confirm(ctx context.Context, res Reservation) error {
+	return i.settle(ctx, res, "done")
+}
+
+// Unknown records that it is unknown whether res's request was queued: the
+// key keeps res.ID, and the next request with it publishes res.ID again
+// (harmless: an id is stored once) instead of waiting for the lease.
+func (i *Idempotency) Unknown(ctx context.Context, res Reservation) error {
+	return i.settle(ctx, res, "unknown")
+}
+
+var releaseKey = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Release forgets res's key after its request was clearly refused, so a
+// retry starts afresh. Only the reservation still holding the lease is
+// deleted: once another request has retaken the key, it is that one's.
+// Release only a Reserved reservation: a Retaken id may have been queued
+// by the earlier request, so it is kept (see Unknown).
+func (i *Idempotency) Release(ctx context.Context, res Reservation) error {
+	if err := releaseKey.Run(ctx, i.rdb, []string{i.key(res.Key)}, res.Token).Err(); err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}
 	return nil

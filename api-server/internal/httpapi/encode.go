@@ -20,6 +20,9 @@ var statusOf = map[string]int{
 	techlist.ERateLimited: http.StatusTooManyRequests,
 	techlist.EUnavailable: http.StatusServiceUnavailable,
 	techlist.EInternal:    http.StatusInternalServerError,
+
+	techlist.EIdempotencyMismatch: http.StatusUnprocessableEntity,
+	techlist.EOutcomeUnknown:      http.StatusServiceUnavailable,
 }
 
 // encode writes v as JSON with status: headers, then the status, then the body.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/service"
 
 	"github.com/techlist/api-server/internal/cacheaside"
@@ -32,11 +33,12 @@ type Pending interface {
 	ClearPending(ctx context.Context, ids ...string) error
 }
 
-// Idempotency remembers which id answered each Idempotency-Key.
+// Idempotency binds each Idempotency-Key to its first request and id.
 type Idempotency interface {
-	Reserve(ctx context.Context, key, id string) (existing string, busy bool, err error)
-	Confirm(ctx context.Context, key, id string) error
-	Release(ctx context.Context, key string) error
+	Reserve(ctx context.Context, key, fingerprint, id string) (redis.Reservation, error)
+	Confirm(ctx context.Context, res redis.Reservation) error
+	Unknown(ctx context.Context, res redis.Reservation) error
+	Release(ctx context.Context, res redis.Reservation) error
 }
 
 // Config holds the server's settings.

@@ -25,9 +25,10 @@ import (
 
 // The real adapters satisfy the interfaces the server declares.
 var (
-	_ Reader    = (*cacheaside.Reader)(nil)
-	_ Publisher = (*redis.Publisher)(nil)
-	_ Pending   = (*redis.Cache)(nil)
+	_ Reader      = (*cacheaside.Reader)(nil)
+	_ Publisher   = (*redis.Publisher)(nil)
+	_ Pending     = (*redis.Cache)(nil)
+	_ Idempotency = (*redis.Idempotency)(nil)
 )
 
 // fakeReader answers reads with canned values and records what it was asked.
@@ -143,42 +144,96 @@ func (f *fakePublisher) published() []techlist.Envelope {
 	return append([]techlist.Envelope(nil), f.envelopes...)
 }
 
-// fakeIdempotency keeps keys in a map, with the same answers as the Redis
-// implementation.
+// fakeIdempotency keeps records in a map, with the same answers as the
+// Redis implementation. A lease lasts until expire is called.
 type fakeIdempotency struct {
-	mu   sync.Mutex
-	keys map[string]string // key -> id, or "" while in progress
-	err  error
+	mu     sync.Mutex
+	keys   map[string]*fakeRecord
+	tokens int
+	err    error
 }
 
-func (f *fakeIdempotency) Reserve(ctx context.Context, key, id string) (string, bool, error) {
+type fakeRecord struct {
+	fp, id, state, token string
+	expired              bool
+}
+
+func (f *fakeIdempotency) Reserve(ctx context.Context, key, fp, id string) (redis.Reservation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return "", false, f.err
+		return redis.Reservation{}, f.err
 	}
 	if f.keys == nil {
-		f.keys = map[string]string{}
+		f.keys = map[string]*fakeRecord{}
 	}
-	if v, ok := f.keys[key]; ok {
-		return v, v == "", nil
+	f.tokens++
+	res := redis.Reservation{Key: key, Fingerprint: fp, Token: fmt.Sprint(f.tokens)}
+	rec, ok := f.keys[key]
+	switch {
+	case !ok:
+		f.keys[key] = &fakeRecord{fp: fp, id: id, state: "inflight", token: res.Token}
+		res.Outcome, res.ID = redis.Reserved, id
+	case rec.fp != fp:
+		res.Outcome = redis.Mismatch
+	case rec.state == "done":
+		res.Outcome, res.ID = redis.Replay, rec.id
+	case rec.state == "inflight" && !rec.expired:
+		res.Outcome, res.ID = redis.Busy, rec.id
+	default:
+		rec.state, rec.token, rec.expired = "inflight", res.Token, false
+		res.Outcome, res.ID = redis.Retaken, rec.id
 	}
-	f.keys[key] = ""
-	return "", false, nil
+	return res, nil
 }
 
-func (f *fakeIdempotency) Confirm(ctx context.Context, key, id string) error {
+func (f *fakeIdempotency) settle(res redis.Reservation, state string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.keys[key] = id
+	rec, ok := f.keys[res.Key]
+	if ok && (rec.id != res.ID || rec.state == "done") {
+		return
+	}
+	f.keys[res.Key] = &fakeRecord{fp: res.Fingerprint, id: res.ID, state: state}
+}
+
+func (f *fakeIdempotency) Confirm(ctx context.Context, res redis.Reservation) error {
+	f.settle(res, "done")
 	return nil
 }
 
-func (f *fakeIdempotency) Release(ctx context.Context, key string) error {
+func (f *fakeIdempotency) Unknown(ctx context.Context, res redis.Reservation) error {
+	f.settle(res, "unknown")
+	return nil
+}
+
+func (f *fakeIdempotency) Release(ctx context.Context, res redis.Reservation) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.keys, key)
+	if rec, ok := f.keys[res.Key]; ok && rec.token == res.Token {
+		delete(f.keys, res.Key)
+	}
 	return nil
+}
+
+// record returns a copy of key's record, and whether there is one.
+func (f *fakeIdempotency) record(key string) (fakeRecord, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rec, ok := f.keys[key]
+	if !ok {
+		return fakeRecord{}, false
+	}
+	return *rec, true
+}
+
+// expire ends the lease of key's request in flight, as time would.
+func (f *fakeIdempotency) expire(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rec, ok := f.keys[key]; ok {
+		rec.expired = true
+	}
 }
 
 var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -191,6 +246,7 @@ type fixture struct {
 	pub     *fakePublisher
 	pending *fakePending
 	idem    *fakeIdempotency
+	store   Idempotency // used instead of idem when set
 	checks  []service.Check
 	ids     atomic.Int64
 	handler http.Handler
@@ -210,6 +266,10 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) build(t *testing.T) http.Handler {
 	t.Helper()
 	reg := prometheus.NewRegistry()
+	var idem Idempotency = f.idem
+	if f.store != nil {
+		idem = f.store
+	}
 	return NewServer(Config{
 		CORSOrigins:  []string{"http://localhost:3000"},
 		MaxBodyBytes: testMaxBody,
@@ -220,7 +280,7 @@ func (f *fixture) build(t *testing.T) http.Handler {
 		Reader:      f.reader,
 		Publisher:   f.pub,
 		Pending:     f.pending,
-		Idempotency: f.idem,
+		Idempotency: idem,
 		Checks:      f.checks,
 		Metrics:     NewMetrics(reg),
 		Gatherer:    reg,

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -103,8 +105,7 @@ func handleCreateTech(cfg Config, d Deps) http.HandlerFunc {
 // accept validates a submission, gives it an id and hands it to the worker.
 // The id is returned only once the message is with the queue: a submission
 // the queue did not take is not claimed as accepted. A request with an
-// Idempotency-Key that already answered gets the same id, and nothing new
-// is queued.
+// Idempotency-Key is bound to the key's first request (see acceptOnce).
 func accept(w http.ResponseWriter, r *http.Request, cfg Config, d Deps) (string, error) {
 	key, err := idempotencyKey(r)
 	if err != nil {
@@ -118,35 +119,85 @@ func accept(w http.ResponseWriter, r *http.Request, cfg Config, d Deps) (string,
 	if err != nil {
 		return "", err
 	}
-	ctx := r.Context()
 	if key != "" {
-		existing, busy, err := d.Idempotency.Reserve(ctx, key, id)
-		switch {
-		case err != nil:
-			return "", techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
-		case busy:
-			return "", techlist.Errorf(techlist.EConflict, "a request with this Idempotency-Key is still in progress; retry shortly")
-		case existing != "":
-			w.Header().Set("Idempotent-Replayed", "true")
-			return existing, nil
-		}
+		return acceptOnce(r.Context(), w.Header(), cfg, d, key, text, id)
 	}
-	err = publish(ctx, cfg, d, id, text)
-	// What follows must run even if the client went away meanwhile.
-	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if err != nil {
-		if key != "" {
-			d.Idempotency.Release(cleanupCtx, key)
-		}
+	if err := publish(r.Context(), cfg, d, id, text); err != nil {
 		return "", err
 	}
-	if key != "" {
-		if err := d.Idempotency.Confirm(cleanupCtx, key, id); err != nil {
-			d.Logger.WarnContext(ctx, "idempotency key not recorded; a retry may create a second record", "err", err)
-		}
-	}
 	return id, nil
+}
+
+// acceptOnce is accept for a request with an Idempotency-Key: the key's
+// first request publishes (with id); the same request again gets the same
+// id without publishing; another request with the key is refused (422);
+// while one is in flight the others get 409. A request that crashed, or
+// could not tell whether its tech was queued, leaves the key's id for the
+// next request with the key to publish again.
+func acceptOnce(ctx context.Context, h http.Header, cfg Config, d Deps, key, text, id string) (string, error) {
+	res, err := d.Idempotency.Reserve(ctx, key, fingerprint(text), id)
+	if err != nil {
+		return "", techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
+	}
+	switch res.Outcome {
+	case redis.Mismatch:
+		return "", techlist.Errorf(techlist.EIdempotencyMismatch, "this Idempotency-Key was already used with another text; use a new key for a new tech")
+	case redis.Busy:
+		return "", techlist.Errorf(techlist.EConflict, "a request with this Idempotency-Key is still in progress; retry shortly")
+	case redis.Replay:
+		h.Set("Idempotent-Replayed", "true")
+		return res.ID, nil
+	}
+	err = publish(ctx, cfg, d, res.ID, text)
+	settleKey(ctx, d, res, err)
+	if err != nil && res.Outcome == redis.Retaken && techlist.ErrorCode(err) != techlist.EOutcomeUnknown {
+		// Refused now, but the earlier request may have queued the id.
+		return "", &techlist.Error{Code: techlist.EOutcomeUnknown, Err: err, Message: "an earlier request with this " +
+			"Idempotency-Key may have been queued, and this one was not (" + clientMessage(err) + "); retrying with the same key is safe"}
+	}
+	if err != nil {
+		return "", err
+	}
+	return res.ID, nil
+}
+
+// settleKey records what became of a reserved key's request: accepted
+// (replayed from now on), clearly refused (forgotten, so a retry starts
+// afresh), or unknown (the id is kept, and the next request with the key
+// publishes it again). When Redis cannot record it, the reservation's short
+// lease ends the same way as a crash: a retry publishes the id again.
+func settleKey(ctx context.Context, d Deps, res redis.Reservation, publishErr error) {
+	// This must run even if the client went away meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	var err error
+	switch {
+	case publishErr == nil:
+		err = d.Idempotency.Confirm(ctx, res)
+	case res.Outcome == redis.Reserved && techlist.ErrorCode(publishErr) != techlist.EOutcomeUnknown:
+		err = d.Idempotency.Release(ctx, res)
+	default:
+		err = d.Idempotency.Unknown(ctx, res)
+	}
+	if err != nil {
+		d.Logger.WarnContext(ctx, "idempotency key not settled; it stays in flight until its lease ends", "err", err)
+	}
+}
+
+// fingerprint identifies a request for its Idempotency-Key: the validated
+// text, so the same tech sent as JSON or as a form, or with other spacing
+// around it, is the same request.
+func fingerprint(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+func clientMessage(err error) string {
+	var e *techlist.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "the queue is unavailable"
 }
 
 // publish marks id pending and puts its envelope on the queue.
@@ -179,7 +230,8 @@ func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 	defer cancel()
 	d.Pending.ClearPending(cleanupCtx, id)
 	if uncertain(err) {
-		return techlist.Unavailable(err, "Redis did not confirm the submission, so it may or may not have been queued; check the list before sending it again")
+		return &techlist.Error{Code: techlist.EOutcomeUnknown, Err: err, Message: "Redis did not confirm the submission, so it may " +
+			"or may not have been queued; sending it again with the same Idempotency-Key is safe (without one, check the list first)"}
 	}
 	switch {
 	case errors.Is(err, redis.ErrNoSubscribers):

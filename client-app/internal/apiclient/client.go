@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -82,6 +83,33 @@ func IsUnreachable(err error) bool {
 	return errors.As(err, &te)
 }
 
+// NotSent reports whether err shows that a request never reached the
+// api-server (the connection could not be made), so it did nothing.
+func NotSent(err error) bool {
+	if !IsUnreachable(err) {
+		return false
+	}
+	var op *net.OpError
+	var dns *net.DNSError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns)
+}
+
+// OutcomeUnknown reports whether err leaves it unknown whether a write
+// took effect: the request may have reached the api-server but no answer
+// came back (a timeout or a reset after sending), the api-server said so
+// itself (outcome_unknown), or something in between failed (500, 502, 504).
+func OutcomeUnknown(err error) bool {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.Status {
+		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+			return true
+		}
+		return apiErr.Code == techlist.EOutcomeUnknown
+	}
+	return IsUnreachable(err) && !NotSent(err)
+}
+
 // Cache statuses of a list answer, from the X-Cache header.
 const (
 	CacheHit    = "HIT"    // served from Redis
@@ -143,8 +171,9 @@ func (c *Client) ListTechs(ctx context.Context, limit int, cursor string) (ListR
 }
 
 // CreateTech submits text and returns the id the api-server gave the
-// queued tech.
-func (c *Client) CreateTech(ctx context.Context, text string) (string, error) {
+// queued tech. A non-empty key is sent as the Idempotency-Key: the same key
+// with the same text then never queues a second tech.
+func (c *Client) CreateTech(ctx context.Context, text, key string) (string, error) {
 	const op = "create tech"
 	payload, err := json.Marshal(struct {
 		Text string `json:"text"`
@@ -159,6 +188,9 @@ func (c *Client) CreateTech(ctx context.Context, text string) (string, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	var body struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`

@@ -130,10 +130,10 @@ func TestListTechs(t *testing.T) {
 }
 
 func TestCreateTech(t *testing.T) {
-	var gotMethod, gotType string
+	var gotMethod, gotType, gotKey string
 	var gotBody map[string]string
 	c := newClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotMethod, gotType = r.Method, r.Header.Get("Content-Type")
+		gotMethod, gotType, gotKey = r.Method, r.Header.Get("Content-Type"), r.Header.Get("Idempotency-Key")
 		if err := json.NewDecoder(r.Body).Decode(&gotBody); err != nil {
 			t.Errorf("decode request: %v", err)
 		}
@@ -141,7 +141,7 @@ func TestCreateTech(t *testing.T) {
 		w.WriteHeader(http.StatusAccepted)
 		io.WriteString(w, `{"id":"0190","status":"queued"}`)
 	}))
-	id, err := c.CreateTech(context.Background(), `Go "1.26" <b>`)
+	id, err := c.CreateTech(context.Background(), `Go "1.26" <b>`, "form-key-1")
 	if err != nil {
 		t.Fatalf("CreateTech: got error %v, want nil", err)
 	}
@@ -154,6 +154,74 @@ func TestCreateTech(t *testing.T) {
 	if gotBody["text"] != `Go "1.26" <b>` {
 		t.Errorf("text sent: got %q, want %q", gotBody["text"], `Go "1.26" <b>`)
 	}
+	if gotKey != "form-key-1" {
+		t.Errorf("Idempotency-Key sent: got %q, want form-key-1", gotKey)
+	}
+	if _, err := c.CreateTech(context.Background(), "Go", ""); err != nil || gotKey != "" {
+		t.Errorf("without a key: got error %v, Idempotency-Key %q; want none sent", err, gotKey)
+	}
+}
+
+// A write that failed is either known not to have been sent, or of unknown
+// outcome: the page says which.
+func TestCreateTechOutcome(t *testing.T) {
+	refused := httptest.NewServer(http.NotFoundHandler())
+	refusedURL, _ := url.Parse(refused.URL)
+	refused.Close() // nothing listens there now
+	hang := make(chan struct{})
+	defer close(hang)
+	tests := []struct {
+		name             string
+		client           *apiclient.Client
+		notSent, unknown bool
+	}{
+		{"connection refused", apiclient.New(refusedURL, &http.Client{Timeout: 5 * time.Second}), true, false},
+		{"reset after sending", newClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			conn, _, _ := http.NewResponseController(w).Hijack()
+			conn.Close()
+		})), false, true},
+		{"no answer in time", newClientTimeout(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			select {
+			case <-hang:
+			case <-r.Context().Done():
+			}
+		}), 200*time.Millisecond), false, true},
+		{"api-server unsure", newClient(t, answering(503, `{"error":{"code":"outcome_unknown","message":"may or may not"}}`)), false, true},
+		{"gateway timeout", newClient(t, answering(504, `upstream timed out`)), false, true},
+		{"api-server refused", newClient(t, answering(503, `{"error":{"code":"unavailable","message":"no worker"}}`)), false, false},
+		{"invalid", newClient(t, answering(400, `{"error":{"code":"invalid","message":"text is required"}}`)), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.client.CreateTech(context.Background(), "Go", "k")
+			if err == nil {
+				t.Fatal("got nil error")
+			}
+			if got := apiclient.NotSent(err); got != tt.notSent {
+				t.Errorf("NotSent(%v): got %v, want %v", err, got, tt.notSent)
+			}
+			if got := apiclient.OutcomeUnknown(err); got != tt.unknown {
+				t.Errorf("OutcomeUnknown(%v): got %v, want %v", err, got, tt.unknown)
+			}
+		})
+	}
+}
+
+func answering(status int, body string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	})
+}
+
+func newClientTimeout(t *testing.T, h http.Handler, timeout time.Duration) *apiclient.Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	return apiclient.New(u, &http.Client{Timeout: timeout})
 }
 
 func TestErrorAnswers(t *testing.T) {
@@ -314,7 +382,7 @@ func list(c *apiclient.Client) error {
 }
 
 func create(c *apiclient.Client) error {
-	_, err := c.CreateTech(context.Background(), "Go")
+	_, err := c.CreateTech(context.Background(), "Go", "")
 	return err
 }
 

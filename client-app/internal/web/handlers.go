@@ -25,8 +25,6 @@ const (
 	maxFormBytes = 64 << 10
 	// maxCursorLength bounds the cursor passed on to the api-server.
 	maxCursorLength = 1024
-	// maxQueuedIDLength bounds the id echoed in the queued notice.
-	maxQueuedIDLength = 64
 	// readyTimeout bounds the api-server check of /readyz.
 	readyTimeout = 2 * time.Second
 )
@@ -52,7 +50,9 @@ type banner struct {
 
 // formView is the add form: the text kept in the box and what went wrong.
 type formView struct {
-	Text       string
+	Text string
+	// Key is the form's idempotency key (see formKey), sent back with it.
+	Key        string
 	MaxLength  int
 	FieldError string // beside the text field: the text itself is the problem
 	Alert      string // below the form: the submission failed for another reason
@@ -81,7 +81,7 @@ func newIndexPage(cfg Config) indexPage {
 	return indexPage{
 		Title: "Tech Summary",
 		Nav:   "techs",
-		Form:  formView{MaxLength: techlist.MaxTextLength},
+		Form:  formView{MaxLength: techlist.MaxTextLength, Key: newFormKey()},
 		Stats: newStatsView(apiclient.Stats{}, errors.New("not loaded")),
 		Live: liveView{
 			EventsURL:       "/events",
@@ -97,9 +97,13 @@ func handleIndex(logger *slog.Logger, api API, p *pages, cfg Config) http.Handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		page := newIndexPage(cfg)
+		// Only a well-formed id is shown; anything else in the link is ignored.
 		queued := q.Get("queued")
+		if !techlist.ValidID(queued) {
+			queued = ""
+		}
 		if queued != "" {
-			page.QueuedID = truncate(queued, maxQueuedIDLength)
+			page.QueuedID = queued
 			page.Notice = noticeQueued
 		}
 		subs := readQueued(r)
@@ -129,6 +133,7 @@ func handleCreateTech(logger *slog.Logger, api API, p *pages, cfg Config) http.H
 		raw := r.PostFormValue("text")
 		page := newIndexPage(cfg)
 		page.Form.Text = raw
+		page.Form.Key = formKey(r.Context(), logger, r.PostFormValue(formKeyField))
 		subs := readQueued(r)
 
 		status := http.StatusOK
@@ -140,7 +145,7 @@ func handleCreateTech(logger *slog.Logger, api API, p *pages, cfg Config) http.H
 				page.Form.FieldError = sentence(e.Message)
 			}
 		} else {
-			id, err := api.CreateTech(r.Context(), text)
+			id, err := submit(r.Context(), api, cfg, text, page.Form.Key)
 			if err == nil {
 				// Remembered so the next page shows it as queued, text and all.
 				if techlist.ValidID(id) {
@@ -161,22 +166,64 @@ func handleCreateTech(logger *slog.Logger, api API, p *pages, cfg Config) http.H
 	})
 }
 
+// submit sends text with the form's key. While an earlier send of the same
+// form (a double click, a resubmit) is still in flight, the api-server
+// answers 409: submit then waits for that send's answer, for at most
+// cfg.SubmitWait, and answers as it did.
+func submit(ctx context.Context, api API, cfg Config, text, key string) (string, error) {
+	// A browser that goes away (a double click cancels the first send) must
+	// not cut a send in half; each call is still bounded by API_TIMEOUT.
+	ctx = context.WithoutCancel(ctx)
+	deadline := time.Now().Add(cfg.SubmitWait)
+	wait := 100 * time.Millisecond
+	for {
+		id, err := api.CreateTech(ctx, text, key)
+		if !isAPIError(err, http.StatusConflict) || time.Now().Add(wait).After(deadline) {
+			return id, err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, time.Second)
+	}
+}
+
+func isAPIError(err error, status int) bool {
+	apiErr, ok := errors.AsType[*apiclient.APIError](err)
+	return ok && apiErr.Status == status
+}
+
+// What the form says when a submission's outcome is not known. Sending
+// again is safe because the form's key goes with it.
+const (
+	unknownOutcome = "The API server did not say whether it received your tech, so it may or may not have been submitted. " +
+		"Sending it again is safe: it will not be stored twice"
+	stillInFlight = "Your earlier send of this form is still being processed, so whether it was submitted is not known yet. " +
+		"Sending it again is safe: it will not be stored twice"
+	keyUsed = "This form was already used to send another text (whether that one was submitted is not known), " +
+		"so your new text was not sent. Press Add tech again to send it as a new tech"
+)
+
 // submitError puts what went wrong with a submission on the form and
 // returns the status of the page.
 func submitError(ctx context.Context, logger *slog.Logger, err error, form *formView) int {
 	const notSubmitted = "The API server is unreachable; your tech was not submitted. Check that the api-server is running, then submit again"
-	if apiclient.IsUnreachable(err) {
+	apiErr, isAPI := errors.AsType[*apiclient.APIError](err)
+	switch {
+	case apiclient.NotSent(err):
 		logger.WarnContext(ctx, "create tech: api-server unreachable", "err", err)
 		form.Alert = notSubmitted
 		return http.StatusServiceUnavailable
-	}
-	apiErr, ok := errors.AsType[*apiclient.APIError](err)
-	if !ok {
-		logger.ErrorContext(ctx, "create tech", "err", err)
-		form.Alert = "The API server sent an answer this page could not read; your tech may not have been submitted"
+	case apiclient.OutcomeUnknown(err) || !isAPI:
+		logger.WarnContext(ctx, "create tech: outcome unknown", "err", err)
+		form.Alert = unknownOutcome
 		return http.StatusServiceUnavailable
-	}
-	switch {
+	case apiErr.Status == http.StatusConflict:
+		form.Alert = stillInFlight
+		return http.StatusConflict
+	case apiErr.Code == techlist.EIdempotencyMismatch:
+		// The key belongs to the earlier text; the form gets a new one.
+		form.Key = newFormKey()
+		form.Alert = keyUsed
+		return http.StatusUnprocessableEntity
 	case apiErr.Status == http.StatusTooManyRequests:
 		form.Alert = "Too many submissions; wait a moment and try again"
 		return http.StatusTooManyRequests
@@ -476,15 +523,4 @@ func sentence(s string) string {
 		return s
 	}
 	return string(unicode.ToUpper(r)) + s[size:]
-}
-
-// truncate shortens s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -18,7 +18,7 @@ import (
 // API is what the pages need of the api-server; *apiclient.Client has it.
 type API interface {
 	ListTechs(ctx context.Context, limit int, cursor string) (apiclient.ListResult, error)
-	CreateTech(ctx context.Context, text string) (id string, err error)
+	CreateTech(ctx context.Context, text, idempotencyKey string) (id string, err error)
 	Tech(ctx context.Context, id string) (apiclient.TechState, error)
 	Stats(ctx context.Context) (apiclient.Stats, error)
 	Events(ctx context.Context) (*apiclient.EventStream, error)
@@ -38,6 +38,9 @@ type Config struct {
 	// Heartbeat is how often an idle event stream gets a comment line;
 	// default 15s.
 	Heartbeat time.Duration
+	// SubmitWait is how long a submission waits for an earlier send of
+	// the same form that is still in flight (a double click); default 10s.
+	SubmitWait time.Duration
 	// Streams ends every open event stream when it is done: the server is
 	// shutting down. Nil means never.
 	Streams context.Context
@@ -54,6 +57,9 @@ func (c *Config) defaults() error {
 	}
 	if c.StatsInterval <= 0 {
 		c.StatsInterval = 5 * time.Second
+	}
+	if c.SubmitWait <= 0 {
+		c.SubmitWait = 10 * time.Second
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 15 * time.Second

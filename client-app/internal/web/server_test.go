@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -26,13 +27,14 @@ var _ web.API = (*apiclient.Client)(nil)
 
 // fakeAPI is a web.API answering what its fields say and recording calls.
 type fakeAPI struct {
-	mu        sync.Mutex
-	list      apiclient.ListResult
-	listErr   error
-	createID  string
-	createErr error
-	healthErr error
-	health    func(ctx context.Context) error
+	mu         sync.Mutex
+	list       apiclient.ListResult
+	listErr    error
+	createID   string
+	createErr  error
+	createErrs []error // returned by the first CreateTech calls, in order, before createErr
+	healthErr  error
+	health     func(ctx context.Context) error
 
 	stats    apiclient.Stats
 	statsErr error
@@ -43,6 +45,7 @@ type fakeAPI struct {
 	gotLimit  int
 	gotCursor string
 	created   []string
+	keys      []string // the idempotency key of each CreateTech
 	asked     []string // ids asked with Tech
 }
 
@@ -79,11 +82,23 @@ func (f *fakeAPI) ListTechs(ctx context.Context, limit int, cursor string) (apic
 	return f.list, f.listErr
 }
 
-func (f *fakeAPI) CreateTech(ctx context.Context, text string) (string, error) {
+func (f *fakeAPI) CreateTech(ctx context.Context, text, key string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.created = append(f.created, text)
+	f.keys = append(f.keys, key)
+	if len(f.createErrs) > 0 {
+		err := f.createErrs[0]
+		f.createErrs = f.createErrs[1:]
+		return "", err
+	}
 	return f.createID, f.createErr
+}
+
+func (f *fakeAPI) sentKeys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.keys...)
 }
 
 func (f *fakeAPI) Health(ctx context.Context) error {
@@ -276,12 +291,16 @@ func TestIndexQueuedNotice(t *testing.T) {
 	api := &fakeAPI{list: listOf(apiclient.CacheHit, true, nil)}
 	h := newHandler(t, api)
 
-	_, body := serve(t, h, httptest.NewRequest(http.MethodGet, "/?queued="+url.QueryEscape(`<b>"x"</b>`), nil))
-	mustContain(t, body,
-		"Queued: your tech is being analysed; it appears in the list once stored.",
-		`&lt;b&gt;&#34;x&#34;&lt;/b&gt;`,
-	)
-	mustNotContain(t, body, `<b>"x"</b>`)
+	id := v7(time.Now(), 1)
+	api.techs = map[string]apiclient.TechState{id: {Pending: true}}
+	_, body := serve(t, h, httptest.NewRequest(http.MethodGet, "/?queued="+id, nil))
+	mustContain(t, body, "Queued: your tech is being analysed; it appears in the list once stored.", id)
+
+	// Only a well-formed id is shown; anything else in the link is ignored.
+	for _, bad := range []string{`<b>"x"</b>`, "not-an-id", "0197A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B", id + "x", strings.Repeat("a", 300)} {
+		_, body = serve(t, h, httptest.NewRequest(http.MethodGet, "/?queued="+url.QueryEscape(bad), nil))
+		mustNotContain(t, body, "Queued:", "data-notice-for", html.EscapeString(bad))
+	}
 
 	_, body = serve(t, h, httptest.NewRequest(http.MethodGet, "/", nil))
 	mustNotContain(t, body, "Queued:")
@@ -370,8 +389,18 @@ func TestCreateTech(t *testing.T) {
 		},
 		{
 			name: "api unreachable", text: " Go ", wantStatus: 503,
-			createErr: &apiclient.TransportError{Op: "create tech", Err: errors.New("dial tcp: connection refused")},
+			createErr: &apiclient.TransportError{Op: "create tech", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}},
 			wantAlert: "The API server is unreachable; your tech was not submitted", wantValue: " Go ", wantSent: []string{"Go"},
+		},
+		{
+			name: "api timed out", text: "Go", wantStatus: 503,
+			createErr: &apiclient.TransportError{Op: "create tech", Err: errors.New("context deadline exceeded (Client.Timeout exceeded while awaiting headers)")},
+			wantAlert: "may or may not have been submitted. Sending it again is safe", wantValue: "Go", wantSent: []string{"Go"},
+		},
+		{
+			name: "api unsure", text: "Go", wantStatus: 503,
+			createErr: &apiclient.APIError{Status: 503, Code: "outcome_unknown", Message: "Redis did not confirm the submission"},
+			wantAlert: "may or may not have been submitted. Sending it again is safe", wantValue: "Go", wantSent: []string{"Go"},
 		},
 	}
 	for _, tt := range tests {
@@ -398,7 +427,10 @@ func TestCreateTech(t *testing.T) {
 			if got := api.createdTexts(); strings.Join(got, "|") != strings.Join(tt.wantSent, "|") {
 				t.Errorf("sent to the API: got %q, want %q", got, tt.wantSent)
 			}
-			mustNotContain(t, body, "connection refused")
+			mustNotContain(t, body, "connection refused", "not submitted; Sending")
+			if tt.wantAlert != "" && strings.Contains(tt.wantAlert, "may or may not") {
+				mustNotContain(t, body, "not submitted")
+			}
 		})
 	}
 }

@@ -1,0 +1,208 @@
+package redis_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/testenv"
+)
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// newIdempotency returns a store on the test's own prefix, with lease.
+func newIdempotency(t *testing.T, lease time.Duration) (*redis.Idempotency, func(key string) string) {
+	t.Helper()
+	rdb, names := testenv.Redis(t)
+	recordKey := func(key string) string { return names.Prefix + ":idem:" + sha(key) }
+	return redis.NewIdempotency(rdb, names.Prefix, time.Minute, lease), recordKey
+}
+
+func reserve(t *testing.T, idem *redis.Idempotency, key, fp, id string) redis.Reservation {
+	t.Helper()
+	res, err := idem.Reserve(context.Background(), key, fp, id)
+	if err != nil {
+		t.Fatalf("Reserve(%q, %q, %q): %v", key, fp, id, err)
+	}
+	return res
+}
+
+func checkReservation(t *testing.T, what string, res redis.Reservation, outcome redis.Outcome, id string) {
+	t.Helper()
+	if res.Outcome != outcome || res.ID != id {
+		t.Fatalf("%s: got outcome %d id %q, want outcome %d id %q", what, res.Outcome, res.ID, outcome, id)
+	}
+}
+
+func TestIdempotencySameRequestReplays(t *testing.T) {
+	t.Parallel()
+	idem, _ := newIdempotency(t, time.Minute)
+	ctx := context.Background()
+	res := reserve(t, idem, "key-1", "fp-a", "id-a")
+	checkReservation(t, "first Reserve", res, redis.Reserved, "id-a")
+	if err := idem.Confirm(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	checkReservation(t, "Reserve after Confirm", reserve(t, idem, "key-1", "fp-a", "id-b"), redis.Replay, "id-a")
+	checkReservation(t, "another key", reserve(t, idem, "key-2", "fp-a", "id-c"), redis.Reserved, "id-c")
+}
+
+func TestIdempotencyRecordExpires(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	idem := redis.NewIdempotency(rdb, names.Prefix, time.Minute, time.Second)
+	res := reserve(t, idem, "key-1", "fp-a", "id-a")
+	ctx := context.Background()
+	if err := idem.Confirm(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, names.Prefix+":idem:"+sha("key-1")).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("TTL: got %v, want within (0, 1m]", ttl)
+	}
+}
+
+// The same key with another request is refused, in flight or answered.
+func TestIdempotencyOtherFingerprintIsAMismatch(t *testing.T) {
+	t.Parallel()
+	idem, _ := newIdempotency(t, time.Minute)
+	res := reserve(t, idem, "key-1", "fp-a", "id-a")
+	checkReservation(t, "in flight", reserve(t, idem, "key-1", "fp-b", "id-b"), redis.Mismatch, "")
+	if err := idem.Confirm(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	checkReservation(t, "answered", reserve(t, idem, "key-1", "fp-b", "id-c"), redis.Mismatch, "")
+	checkReservation(t, "the first request again", reserve(t, idem, "key-1", "fp-a", "id-d"), redis.Replay, "id-a")
+}
+
+// Of requests racing with one key, one holds it and the others are told
+// it is busy.
+func TestIdempotencyConcurrentRequestsAreBusy(t *testing.T) {
+	t.Parallel()
+	idem, _ := newIdempotency(t, time.Minute)
+	const n = 20
+	got := make([]redis.Reservation, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { got[i] = reserve(t, idem, "key-1", "fp-a", fmt.Sprint("id-", i)) })
+	}
+	wg.Wait()
+	counts := map[redis.Outcome]int{}
+	var holder string
+	for _, res := range got {
+		counts[res.Outcome]++
+		if res.Outcome == redis.Reserved {
+			holder = res.ID
+		}
+	}
+	if counts[redis.Reserved] != 1 || counts[redis.Busy] != n-1 {
+		t.Fatalf("outcomes: got %v, want 1 reserved and %d busy", counts, n-1)
+	}
+	for _, res := range got {
+		if res.ID != holder {
+			t.Errorf("busy answer names id %q, want the holder's %q", res.ID, holder)
+		}
+	}
+}
+
+// A request that crashed holds its key only for its lease; then a retry
+// publishes the same id again.
+func TestIdempotencyExpiredLeaseIsRetakenWithTheSameID(t *testing.T) {
+	t.Parallel()
+	idem, _ := newIdempotency(t, 300*time.Millisecond)
+	crashed := reserve(t, idem, "key-1", "fp-a", "id-a")
+	checkReservation(t, "first Reserve", crashed, redis.Reserved, "id-a")
+	retry := pollReserve(t, idem, "key-1", "fp-a", redis.Retaken)
+	checkReservation(t, "retry after the lease", retry, redis.Retaken, "id-a")
+	// The retry holds a fresh lease.
+	checkReservation(t, "while the retry is in flight", reserve(t, idem, "key-1", "fp-a", "id-c"), redis.Busy, "id-a")
+	// The crashed request, back after all, cannot release what is no
+	// longer its reservation.
+	if err := idem.Release(context.Background(), crashed); err != nil {
+		t.Fatal(err)
+	}
+	checkReservation(t, "after the stale Release", reserve(t, idem, "key-1", "fp-a", "id-d"), redis.Busy, "id-a")
+}
+
+// pollReserve reserves until the outcome is want, for at most 10 s.
+func pollReserve(t *testing.T, idem *redis.Idempotency, key, fp string, want redis.Outcome) redis.Reservation {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		res := reserve(t, idem, key, fp, fmt.Sprint("id-poll-", i))
+		if res.Outcome == want || time.Now().After(deadline) {
+			return res
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// An unknown outcome keeps the key and its id; the next request publishes
+// that id again at once, without waiting for a lease.
+func TestIdempotencyUnknownKeepsTheID(t *testing.T) {
+	t.Parallel()
+	idem, _ := newIdempotency(t, time.Minute)
+	ctx := context.Background()
+	res := reserve(t, idem, "key-1", "fp-a", "id-a")
+	if err := idem.Unknown(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	retry := reserve(t, idem, "key-1", "fp-a", "id-b")
+	checkReservation(t, "retry after an unknown outcome", retry, redis.Retaken, "id-a")
+	checkReservation(t, "other text after an unknown outcome", reserve(t, idem, "key-1", "fp-b", "id-c"), redis.Mismatch, "")
+	if err := idem.Confirm(ctx, retry); err != nil {
+		t.Fatal(err)
+	}
+	// A late Unknown from the first request does not undo the answer.
+	if err := idem.Unknown(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	checkReservation(t, "after a late Unknown", reserve(t, idem, "key-1", "fp-a", "id-d"), redis.Replay, "id-a")
+}
+
+func TestIdempotencyReleaseDeletesOnlyItsOwnReservation(t *testing.T) {
+	t.Parallel()
+	idem, _ := newIdempotency(t, time.Minute)
+	ctx := context.Background()
+	res := reserve(t, idem, "key-1", "fp-a", "id-a")
+	if err := idem.Release(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	// Released: the key is new again, with a new id and even a new text.
+	fresh := reserve(t, idem, "key-1", "fp-b", "id-b")
+	checkReservation(t, "after Release", fresh, redis.Reserved, "id-b")
+
+	// Another request's Release (same key, other token) deletes nothing.
+	if err := idem.Release(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	checkReservation(t, "after another's Release", reserve(t, idem, "key-1", "fp-b", "id-c"), redis.Busy, "id-b")
+	// Nor does a Release after the key answered.
+	if err := idem.Confirm(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if err := idem.Release(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	checkReservation(t, "after a Release of an answered key", reserve(t, idem, "key-1", "fp-b", "id-d"), redis.Replay, "id-b")
+}
+
+// Records of the previous version (a plain string) keep their meaning.
+func TestIdempotencyReadsTheOldRecords(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	idem := redis.NewIdempotency(rdb, names.Prefix, time.Minute, time.Minute)
+	ctx := context.Background()
+	rdb.Set(ctx, names.Prefix+":idem:"+sha("answered"), "id-a", time.Minute)
+	rdb.Set(ctx, names.Prefix+":idem:"+sha("in-flight"), "pending:id-b", time.Minute)
+	checkReservation(t, "answered", reserve(t, idem, "answered", "fp-a", "id-c"), redis.Replay, "id-a")
+	checkReservation(t, "in flight, outcome unknown", reserve(t, idem, "in-flight", "fp-a", "id-d"), redis.Retaken, "id-b")
+	checkReservation(t, "in flight, then other text", reserve(t, idem, "in-flight", "fp-b", "id-e"), redis.Mismatch, "")
+}
