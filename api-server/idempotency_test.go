@@ -73,7 +73,7 @@ func TestRunIdempotencyKey(t *testing.T) {
 		}
 	}()
 	waitHealthy(t, base, errc)
-	sub, err := redis.Subscribe(ctx, rdb, names.Channel) // a worker, so POSTs are accepted
+	sub, err := redis.NewChannelConsumer(ctx, rdb, redis.ChannelConfig{Channel: names.Channel, Worker: "test", Buffer: 1000}) // a worker, so POSTs are accepted
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -225,14 +225,17 @@ func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 		return nil
 	}
 	d.Metrics.publishFailed()
+	if uncertain(err) {
+		// It may have been queued: the pending mark stays, so the id never
+		// answers 404 while the worker may still store it (the mark ends
+		// with the row, or after PENDING_TTL).
+		return &techlist.Error{Code: techlist.EOutcomeUnknown, Err: err, Message: "Redis did not confirm the submission, so it may " +
+			"or may not have been queued; sending it again with the same Idempotency-Key is safe (without one, check the list first)"}
+	}
 	// Not accepted after all; a failure to unmark only delays the 404.
 	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	d.Pending.ClearPending(cleanupCtx, id)
-	if uncertain(err) {
-		return &techlist.Error{Code: techlist.EOutcomeUnknown, Err: err, Message: "Redis did not confirm the submission, so it may " +
-			"or may not have been queued; sending it again with the same Idempotency-Key is safe (without one, check the list first)"}
-	}
 	switch {
 	case errors.Is(err, redis.ErrNoSubscribers):
 		return techlist.Unavailable(err, "no worker is listening, so the tech was not accepted; try again shortly")
