@@ -29,6 +29,8 @@ type settings struct {
 	pageSize      int
 	apiTimeout    time.Duration
 	queuedTimeout time.Duration
+	shutdown      time.Duration
+	adminAddr     string
 }
 
 func readSettings(env *config.Env) settings {
@@ -38,6 +40,8 @@ func readSettings(env *config.Env) settings {
 		pageSize:      env.Int("PAGE_SIZE", 20, 1, 100),
 		apiTimeout:    env.Duration("API_TIMEOUT", 10*time.Second),
 		queuedTimeout: env.Duration("QUEUED_TIMEOUT", 30*time.Second),
+		shutdown:      env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
+		adminAddr:     service.AdminAddr(env),
 	}
 	if cfg.apiTimeout == 0 {
 		env.Fail("API_TIMEOUT", "0", "want a positive duration such as 10s")
@@ -48,9 +52,6 @@ func readSettings(env *config.Env) settings {
 	return cfg
 }
 
-// shutdownTimeout bounds how long in-flight requests may finish on stop.
-const shutdownTimeout = 10 * time.Second
-
 // run reads the configuration through getenv, serves until ctx is done, then
 // shuts down gracefully and returns nil. args are the command-line arguments
 // after the program name; logs go to stdout.
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "usage: client-app [-healthcheck]\n\n"+
-			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, QUEUED_TIMEOUT, LOG_LEVEL, LOG_FORMAT.")
+			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, QUEUED_TIMEOUT, SHUTDOWN_TIMEOUT, ADMIN_ADDR, LOG_LEVEL, LOG_FORMAT.")
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(args); err != nil {
@@ -126,7 +127,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if err := service.Serve(ctx, srv, ln, logger, shutdownTimeout); err != nil {
+	admin, err := service.ServeAdmin(ctx, cfg.adminAddr, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer admin.Close()
+	if err := service.Serve(ctx, srv, ln, logger, cfg.shutdown); err != nil {
 		return err
 	}
 	logger.Info("stopped")

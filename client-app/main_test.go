@@ -431,6 +431,8 @@ func TestRunReportsBadStart(t *testing.T) {
 		{"zero timeout", nil, map[string]string{"API_TIMEOUT": "0"}, "API_TIMEOUT"},
 		{"queued timeout", nil, map[string]string{"QUEUED_TIMEOUT": "half a minute"}, "QUEUED_TIMEOUT"},
 		{"zero queued timeout", nil, map[string]string{"QUEUED_TIMEOUT": "0"}, "QUEUED_TIMEOUT"},
+		{"shutdown timeout", nil, map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, "SHUTDOWN_TIMEOUT"},
+		{"admin address", nil, map[string]string{"ADMIN_ADDR": "6060"}, "ADMIN_ADDR"},
 		{"log level", nil, map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"unknown flag", []string{"-verbose"}, nil, "verbose"},
 		{"stray argument", []string{"serve"}, nil, "unexpected arguments"},
@@ -444,5 +446,23 @@ func TestRunReportsBadStart(t *testing.T) {
 				t.Errorf("run: got %v, want an error naming %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// ADMIN_ADDR serves pprof on a listener of its own; the public port never
+// does.
+func TestRunAdminListener(t *testing.T) {
+	_, apiSrv := newFakeAPIServer(t)
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	base := startApp(t, apiSrv.URL, "ADMIN_ADDR", admin)
+	for url, want := range map[string]int{"http://" + admin + "/debug/pprof/": 200, base + "/debug/pprof/": 404} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: got %d, want %d", url, resp.StatusCode, want)
+		}
 	}
 }

@@ -38,15 +38,17 @@ func AdminHandler() http.Handler {
 
 // Admin is the admin listener: pprof on an address of its own.
 type Admin struct {
-	addr string
-	done chan error
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // ServeAdmin serves AdminHandler on addr, a listener of its own that is
-// never the public port, until ctx ends. With addr empty it does nothing.
-// It returns once listening, so a taken port fails the start.
+// never the public port, until ctx ends or Close. With addr empty it does
+// nothing. It returns once listening, so a taken port fails the start.
 func ServeAdmin(ctx context.Context, addr string, logger *slog.Logger) (*Admin, error) {
-	a := &Admin{done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(ctx)
+	a := &Admin{cancel: cancel, done: make(chan error, 1)}
 	if addr == "" {
 		a.done <- nil
 		return a, nil
@@ -56,6 +58,7 @@ func ServeAdmin(ctx context.Context, addr string, logger *slog.Logger) (*Admin, 
 	srv.WriteTimeout = 0
 	ln, err := Listen(srv)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("admin listener (ADMIN_ADDR): %w", err)
 	}
 	a.addr = ln.Addr().String()
@@ -69,5 +72,8 @@ func ServeAdmin(ctx context.Context, addr string, logger *slog.Logger) (*Admin, 
 // Addr returns the address listened on, or "" when the listener is off.
 func (a *Admin) Addr() string { return a.addr }
 
-// Wait blocks until the listener has shut down, after ctx ended.
-func (a *Admin) Wait() error { return <-a.done }
+// Close shuts the listener down and returns once it has.
+func (a *Admin) Close() error {
+	a.cancel()
+	return <-a.done
+}

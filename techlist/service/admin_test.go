@@ -24,9 +24,9 @@ func TestAdminAddr(t *testing.T) {
 
 // The admin listener serves pprof, and only pprof; off, it opens nothing.
 func TestServeAdmin(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	off, err := ServeAdmin(ctx, "", discard)
-	if err != nil || off.Addr() != "" || off.Wait() != nil {
+	if err != nil || off.Addr() != "" || off.Close() != nil {
 		t.Fatalf("ServeAdmin with no address: %v, listening on %q", err, off.Addr())
 	}
 	admin, err := ServeAdmin(ctx, "127.0.0.1:0", discard)
@@ -45,8 +45,7 @@ func TestServeAdmin(t *testing.T) {
 			t.Errorf("GET %s: got %d, want %d", path, resp.StatusCode, want)
 		}
 	}
-	cancel()
-	if err := admin.Wait(); err != nil {
+	if err := admin.Close(); err != nil {
 		t.Errorf("admin listener after stop: %v", err)
 	}
 }
