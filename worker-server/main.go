@@ -46,6 +46,7 @@ type settings struct {
 	consumer        consumer.Config
 	startupTimeout  time.Duration
 	shutdownTimeout time.Duration
+	adminAddr       string
 }
 
 // replaySettings are the api-server's limits, which a replay of the dead
@@ -85,6 +86,7 @@ func readSettings(env *config.Env) settings {
 		},
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
 		shutdownTimeout: shutdown,
+		adminAddr:       service.AdminAddr(env),
 	}
 	s.pubsub = redis.ChannelConfig{
 		Channel: s.channel,
@@ -146,6 +148,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	// pprof stays up while the worker drains after SIGTERM.
+	admin, err := service.ServeAdmin(context.WithoutCancel(ctx), cfg.adminAddr, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer admin.Close()
 
 	src, closeSrc, err := openSource(ctx, logger, cfg, rdb, reg)
 	if err != nil {
@@ -156,7 +165,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	analyser := task.Analyser{Cost: cfg.taskCost}
 	cons := consumer.New(cfg.consumer, src, analyser.Analyse, store,
-		redis.NewCache(rdb, cfg.cachePrefix, time.Minute), redis.NewEventPublisher(rdb, cfg.channel+":events"),
+		redis.NewCache(rdb, cfg.cachePrefix, time.Minute), redis.NewEventPublisher(rdb, redis.EventsChannel(cfg.channel)),
 		logger, consumer.NewMetrics(reg), time.Now)
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "task_cost", cfg.taskCost,
 		"concurrency", cfg.consumer.Concurrency, "batch_size", cfg.consumer.BatchSize)

@@ -354,6 +354,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"CLAIM_IDLE", "a while"},
 		{"PUBSUB_BUFFER", "0"},
 		{"PUBSUB_BUFFER", "lots"},
+		{"ADMIN_ADDR", "6060"},
 		{"LOG_LEVEL", "loud"},
 	}
 	for _, tt := range tests {
