@@ -2,6 +2,7 @@ package cacheaside_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -185,5 +186,29 @@ func TestTechUnknownIDOnRealMySQL(t *testing.T) {
 	}
 	if got := selects() - before - probe; got > 2 {
 		t.Errorf("MySQL SELECTs for 100 GETs of one unknown id: got %d, want at most 2", got)
+	}
+}
+
+// TestListCacheIsBoundedOnRealRedisAndMySQL reads 500 pages after crafted,
+// well-formed cursors: the cache holds at most its cap, and a page it did
+// not keep answers MISS each time, never HIT.
+func TestListCacheIsBoundedOnRealRedisAndMySQL(t *testing.T) {
+	rdb, names := testenv.Redis(t)
+	cfg, db := testenv.MySQL(t)
+	ctx := context.Background()
+	cache := redis.NewCache(rdb, names.Prefix, time.Minute)
+	r := cacheaside.NewReader(cache, mysql.NewStore(db, cfg.Table), nil, discard(), nil)
+	var last string
+	for i := range 500 {
+		last = fmt.Sprintf("01890a5d-ac96-774b-bcce-%012x", i)
+		if _, status, err := r.List(ctx, 100, last); err != nil || status != cacheaside.Miss {
+			t.Fatalf("crafted cursor %d: got %q, %v; want MISS", i, status, err)
+		}
+	}
+	if n := rdb.HLen(ctx, names.Prefix+":{list}:pages").Val(); n > redis.DefaultMaxPages {
+		t.Errorf("cached pages after 500 crafted cursors: got %d, want at most %d", n, redis.DefaultMaxPages)
+	}
+	if _, status, err := r.List(ctx, 100, last); err != nil || status != cacheaside.Miss {
+		t.Errorf("a page past the cap, read again: got %q, %v; want MISS", status, err)
 	}
 }
