@@ -29,6 +29,7 @@ type settings struct {
 	pageSize      int
 	apiTimeout    time.Duration
 	queuedTimeout time.Duration
+	maxStreams    int
 }
 
 func readSettings(env *config.Env) settings {
@@ -38,6 +39,7 @@ func readSettings(env *config.Env) settings {
 		pageSize:      env.Int("PAGE_SIZE", 20, 1, 100),
 		apiTimeout:    env.Duration("API_TIMEOUT", 5*time.Second),
 		queuedTimeout: env.Duration("QUEUED_TIMEOUT", 30*time.Second),
+		maxStreams:    env.Int("EVENTS_MAX_CLIENTS", 1000, 1, 1_000_000),
 	}
 	if cfg.apiTimeout == 0 {
 		env.Fail("API_TIMEOUT", "0", "want a positive duration such as 5s")
@@ -60,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "usage: client-app [-healthcheck]\n\n"+
-			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, QUEUED_TIMEOUT, LOG_LEVEL, LOG_FORMAT.")
+			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, QUEUED_TIMEOUT, EVENTS_MAX_CLIENTS, LOG_LEVEL, LOG_FORMAT.")
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(args); err != nil {
@@ -106,6 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handler, err := web.NewServer(logger, api, web.Config{
 		PageSize:      cfg.pageSize,
 		QueuedTimeout: cfg.queuedTimeout,
+		MaxStreams:    cfg.maxStreams,
 		Streams:       streams,
 	})
 	if err != nil {

@@ -38,6 +38,9 @@ type Config struct {
 	// Heartbeat is how often an idle event stream gets a comment line;
 	// default 15s.
 	Heartbeat time.Duration
+	// MaxStreams bounds the open GET /events streams; past it a new one
+	// gets 503. Default 1000.
+	MaxStreams int
 	// Streams ends every open event stream when it is done: the server is
 	// shutting down. Nil means never.
 	Streams context.Context
@@ -57,6 +60,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 15 * time.Second
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 1000
 	}
 	if c.Streams == nil {
 		c.Streams = context.Background()
