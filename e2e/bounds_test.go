@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/techlist/techlist/testenv"
 )
 
 // openStream opens a Server-Sent Events stream at url and reads it until a
@@ -138,5 +141,30 @@ func TestMetricsSeriesBoundedUnderJunk(t *testing.T) {
 	}
 	if series > 150 {
 		t.Errorf("api_http_* series after 300 junk methods and paths: got %d, want at most 150", series)
+	}
+}
+
+// Crafted, well-formed cursors sent to the real api-server fill at most
+// LIST_CACHE_PAGES pages of the list cache.
+func TestListCacheBoundedUnderCraftedCursors(t *testing.T) {
+	t.Parallel()
+	const pages = 40
+	s := startStack(t, map[string]string{"LIST_CACHE_PAGES": strconv.Itoa(pages)})
+	rdb, _ := testenv.Redis(t)
+	for i := range 100 {
+		url := fmt.Sprintf("%s/api/v1/techs?limit=100&cursor=01890a5d-ac96-774b-bcce-%012x", s.APIURL, i)
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Cache") != "MISS" {
+			t.Fatalf("crafted cursor %d: got %s X-Cache %q, want 200 MISS", i, resp.Status, resp.Header.Get("X-Cache"))
+		}
+	}
+	key := s.Env("api-server", "REDIS_CACHE") + ":{list}:pages"
+	if n := rdb.HLen(context.Background(), key).Val(); n > pages {
+		t.Errorf("cached pages after 100 crafted cursors: got %d, want at most %d", n, pages)
 	}
 }
