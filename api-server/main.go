@@ -41,6 +41,7 @@ type settings struct {
 	queueMode       string
 	localTTL        time.Duration
 	localEntries    int
+	listCachePages  int
 	streamMaxLen    int64
 	idempotencyTTL  time.Duration
 	idemLease       time.Duration
@@ -59,14 +60,16 @@ func readSettings(env *config.Env) settings {
 		cacheTTL:       env.PositiveDuration("CACHE_TTL", time.Minute),
 		localTTL:       env.Duration("LOCAL_CACHE_TTL", time.Second),
 		localEntries:   env.Int("LOCAL_CACHE_ENTRIES", 1000, 1, 1_000_000),
+		listCachePages: env.Int("LIST_CACHE_PAGES", redis.DefaultMaxPages, 1, 1_000_000),
 		queueMode:      env.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams"),
 		streamMaxLen:   int64(env.Int("STREAM_MAX_LEN", 1_000_000, 1, 1<<40)),
 		idempotencyTTL: env.PositiveDuration("IDEMPOTENCY_TTL", 24*time.Hour),
 		server: httpapi.Config{
-			CORSOrigins:  env.List("CORS_ORIGINS", "http://localhost:3000"),
-			MaxBodyBytes: int64(env.Int("MAX_BODY_BYTES", 16<<10, 1<<10, 1<<20)),
-			PendingTTL:   env.PositiveDuration("PENDING_TTL", time.Hour),
-			PublishRetry: env.Duration("PUBLISH_RETRY", 5*time.Second),
+			CORSOrigins:      env.List("CORS_ORIGINS", "http://localhost:3000"),
+			MaxBodyBytes:     int64(env.Int("MAX_BODY_BYTES", 16<<10, 1<<10, 1<<20)),
+			PendingTTL:       env.PositiveDuration("PENDING_TTL", time.Hour),
+			PublishRetry:     env.Duration("PUBLISH_RETRY", 5*time.Second),
+			EventsMaxClients: env.Int("EVENTS_MAX_CLIENTS", 1000, 1, 1_000_000),
 		},
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
 		shutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
@@ -123,6 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	metrics.RegisterPools(reg, store.DB(), rdb)
 	apiMetrics := httpapi.NewMetrics(reg)
 	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
+	cache.SetMaxPages(cfg.listCachePages)
 	var replica *mysql.Store
 	if cfg.hasReplica {
 		db, err := mysql.OpenReplica(cfg.replica)
@@ -151,6 +155,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Total:     stats.RowCounter(store.DB(), cfg.mysql.Table),
 		Cache:     cacheCounter,
 	}, logger)
+	reader := cacheaside.NewReader(cache, store, local, logger, cacheCounter)
+	if replica != nil {
+		reader.UseReplica(replica)
+	}
 	hub := live.NewHub(live.Redis(rdb, redis.EventsChannel(cfg.channel)), logger, live.Options{
 		// The in-process tier is dropped on every commit the worker
 		// announces, and whenever events may have been missed; its TTL
@@ -165,6 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				local.Invalidate()
 			}
 			statsSource.TechStored()
+			reader.Forget(ev.Tech.ID)
 			if err := pending.Forget(ctx, ev.Tech.ID); err != nil {
 				logger.Debug("live events: forget pending id", "err", err)
 			}
@@ -174,10 +183,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg.MustRegister(live.ClientsGauge(hub))
 	defer live.Start(ctx, hub)() // stops with ctx, before Redis is closed
 
-	reader := cacheaside.NewReader(cache, store, local, logger, cacheCounter)
-	if replica != nil {
-		reader.UseReplica(replica)
-	}
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
 		Logger:      logger,
 		Reader:      reader,

@@ -610,7 +610,15 @@ func TestOpenAPIMatchesTheServer(t *testing.T) {
 	down := maps.Clone(env)
 	down["PORT"] = strconv.Itoa(testenv.FreePort(t))
 	down["REDIS_ADDRS"] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	down["EVENTS_MAX_CLIENTS"] = "1"
 	downBase := startServer(t, down)
+	// Its one event stream taken, a second is refused.
+	stream, err := http.Get(downBase + "/api/v1/events")
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("first event stream: got %v, %v; want 200", stream, err)
+	}
+	c.do(t, downBase, exchange{name: "events past EVENTS_MAX_CLIENTS", method: "GET", target: "/api/v1/events", status: 503})
+	stream.Body.Close()
 	exchanges = []exchange{
 		{name: "readyz, Redis down", method: "GET", target: "/readyz", status: 503},
 		{name: "list, Redis down", method: "GET", target: "/api/v1/techs", status: 200, check: xCache("BYPASS")},

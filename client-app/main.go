@@ -31,6 +31,7 @@ type settings struct {
 	queuedTimeout time.Duration
 	shutdown      time.Duration
 	adminAddr     string
+	maxStreams    int
 }
 
 func readSettings(env *config.Env) settings {
@@ -42,6 +43,7 @@ func readSettings(env *config.Env) settings {
 		queuedTimeout: env.Duration("QUEUED_TIMEOUT", 30*time.Second),
 		shutdown:      env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
 		adminAddr:     service.AdminAddr(env),
+		maxStreams:    env.Int("EVENTS_MAX_CLIENTS", 1000, 1, 1_000_000),
 	}
 	if cfg.apiTimeout == 0 {
 		env.Fail("API_TIMEOUT", "0", "want a positive duration such as 10s")
@@ -61,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "usage: client-app [-healthcheck]\n\n"+
-			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, QUEUED_TIMEOUT, SHUTDOWN_TIMEOUT, ADMIN_ADDR, LOG_LEVEL, LOG_FORMAT.")
+			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, QUEUED_TIMEOUT, EVENTS_MAX_CLIENTS, SHUTDOWN_TIMEOUT, ADMIN_ADDR, LOG_LEVEL, LOG_FORMAT.")
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(args); err != nil {
@@ -108,6 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		PageSize:      cfg.pageSize,
 		QueuedTimeout: cfg.queuedTimeout,
 		SubmitWait:    cfg.apiTimeout,
+		MaxStreams:    cfg.maxStreams,
 		Streams:       streams,
 	})
 	if err != nil {

@@ -19,13 +19,22 @@ import (
 // written atomically in a script). So a reader that read MySQL before a
 // write and fills after the worker's invalidation cannot put the old list
 // back: the invalidation bumped the generation first.
+//
+// What one generation holds is bounded: past maxPages pages a fill is
+// refused (the page is still served, as a MISS), so crafted cursors cannot
+// make the hash grow without bound.
 type Cache struct {
 	rdb      goredis.UniversalClient
 	prefix   string
 	ttl      time.Duration
 	genKey   string
 	pagesKey string
+	maxPages int
 }
+
+// DefaultMaxPages is how many list pages one generation holds unless
+// SetMaxPages says otherwise.
+const DefaultMaxPages = 256
 
 // NewCache returns a cache under prefix whose entries live for ttl.
 func NewCache(rdb goredis.UniversalClient, prefix string, ttl time.Duration) *Cache {
@@ -37,8 +46,13 @@ func NewCache(rdb goredis.UniversalClient, prefix string, ttl time.Duration) *Ca
 		ttl:      ttl,
 		genKey:   prefix + ":{list}:gen",
 		pagesKey: prefix + ":{list}:pages",
+		maxPages: DefaultMaxPages,
 	}
 }
+
+// SetMaxPages bounds how many list pages one generation holds; n < 1 is
+// taken as 1.
+func (c *Cache) SetMaxPages(n int) { c.maxPages = max(n, 1) }
 
 func (c *Cache) techKey(id string) string    { return c.prefix + ":tech:" + id }
 func (c *Cache) pendingKey(id string) string { return c.prefix + ":pending:" + id }
@@ -75,16 +89,18 @@ func (c *Cache) Page(ctx context.Context, field string) ([]byte, string, error) 
 var fillPage = goredis.NewScript(`
 local gen = redis.call('GET', KEYS[1]) or '0'
 if gen ~= ARGV[1] then return 0 end
+if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[5]) and redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 if redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return 1
 `)
 
 // SetPage caches val as the page named field, unless the list changed since
-// the generation gen was read. It reports whether the page was stored.
+// the generation gen was read or the generation holds its most pages
+// already. It reports whether the page was stored.
 // All pages expire together, at most ttl after the first is stored.
 func (c *Cache) SetPage(ctx context.Context, field string, val []byte, gen string) (bool, error) {
-	n, err := fillPage.Run(ctx, c.rdb, []string{c.genKey, c.pagesKey}, gen, field, val, c.ttl.Milliseconds()).Int()
+	n, err := fillPage.Run(ctx, c.rdb, []string{c.genKey, c.pagesKey}, gen, field, val, c.ttl.Milliseconds(), c.maxPages).Int()
 	if err != nil {
 		return false, fmt.Errorf("fill cache page %s: %w", field, err)
 	}

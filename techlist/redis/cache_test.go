@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -97,5 +98,47 @@ func TestCacheTechAndPending(t *testing.T) {
 	}
 	if p, err := cache.Pending(ctx, id); err != nil || p {
 		t.Fatalf("Pending after clear: got %v, %v", p, err)
+	}
+}
+
+// Crafted cursors must not grow the page hash without bound: past the cap
+// a fill is refused, and the pages already held stay.
+func TestCachePagesAreCapped(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	cache := redis.NewCache(rdb, names.Prefix, time.Minute)
+	cache.SetMaxPages(50)
+	ctx := context.Background()
+	stored := 0
+	for i := range 500 {
+		field := fmt.Sprintf("100:01890a5d-ac96-774b-bcce-%012x", i)
+		_, gen, err := cache.Page(ctx, field)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, err := cache.SetPage(ctx, field, []byte("page"), gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			stored++
+		}
+	}
+	if n := rdb.HLen(ctx, names.Prefix+":{list}:pages").Val(); n > 50 || stored != int(n) {
+		t.Errorf("after 500 crafted cursors: hash holds %d pages, %d fills reported stored; want both at most 50 and equal", n, stored)
+	}
+	// A page already held may be refilled at the cap.
+	field := "100:01890a5d-ac96-774b-bcce-000000000000"
+	_, gen, _ := cache.Page(ctx, field)
+	if ok, err := cache.SetPage(ctx, field, []byte("again"), gen); err != nil || !ok {
+		t.Errorf("refill of a held page at the cap: got %v, %v; want stored", ok, err)
+	}
+	// A new generation starts empty.
+	if err := cache.InvalidateLists(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, gen, _ = cache.Page(ctx, "100:")
+	if ok, err := cache.SetPage(ctx, "100:", []byte("first"), gen); err != nil || !ok {
+		t.Errorf("fill after invalidation: got %v, %v; want stored", ok, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -56,7 +57,16 @@ type Reader struct {
 	local  *Local
 	// replica, when set, is a MySQL read replica: see UseReplica.
 	replica Store
+	// absent remembers unknown ids briefly, sparing MySQL repeated reads.
+	absent *Absent
 }
+
+const (
+	// absentTTL is how long an unknown id is answered 404 without asking
+	// MySQL, and absentEntries how many such ids one process remembers.
+	absentTTL     = 5 * time.Second
+	absentEntries = 10_000
+)
 
 // UseReplica makes the reader read from a MySQL replica where a replica's
 // lag cannot leave a stale page in the cache: reads while Redis is down
@@ -69,7 +79,10 @@ func (r *Reader) UseReplica(replica Store) { r.replica = replica }
 // NewReader returns a Reader over cache and store. local, the in-process
 // tier for list pages, may be nil.
 func NewReader(cache Cache, store Store, local *Local, logger *slog.Logger, obs Observer) *Reader {
-	return &Reader{cache: cache, store: store, local: local, logger: logger, obs: obs}
+	return &Reader{
+		cache: cache, store: store, local: local, logger: logger, obs: obs,
+		absent: NewAbsent(absentTTL, absentEntries),
+	}
 }
 
 func (r *Reader) observe(kind string, s Status) {
@@ -201,29 +214,57 @@ type TechResult struct {
 
 // Tech reads one tech. An id that is neither stored nor pending is an
 // ENotFound error.
+//
+// The pending mark is read before MySQL: the worker commits the row and
+// only then clears the mark, so "not pending, then not in MySQL" can only
+// mean unknown. (Read the other way round, a commit between the two reads
+// made an accepted tech answer 404.)
 func (r *Reader) Tech(ctx context.Context, id string) (TechResult, error) {
-	status := Miss
 	cached, err := r.cache.Tech(ctx, id)
 	if err != nil {
 		r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
-		status = Bypass
-	} else if cached != nil {
+		// Without Redis nobody can tell pending from unknown.
+		return r.storedTech(ctx, id, Bypass)
+	}
+	if cached != nil {
 		r.observe("tech", Hit)
 		return TechResult{JSON: cached, Status: Hit}, nil
 	}
-	tech, err := r.get(ctx, id)
-	if techlist.ErrorCode(err) == techlist.ENotFound {
-		if status == Bypass {
-			// Without Redis nobody can tell pending from unknown.
-			return TechResult{}, err
-		}
-		pending, perr := r.cache.Pending(ctx, id)
-		if perr != nil {
-			r.logger.WarnContext(ctx, "cache unavailable, cannot check pending", "err", perr)
-		}
-		if pending {
+	pending, err := r.cache.Pending(ctx, id)
+	if err != nil {
+		r.logger.WarnContext(ctx, "cache unavailable, cannot check pending", "err", err)
+		return r.storedTech(ctx, id, Miss)
+	}
+	if pending {
+		res, err := r.storedTech(ctx, id, Miss)
+		if techlist.ErrorCode(err) == techlist.ENotFound {
 			return TechResult{Pending: true, Status: Miss}, nil
 		}
+		return res, err // stored wins over a mark not cleared yet
+	}
+	// Not pending: unknown unless stored. Only here may the brief memory
+	// of unknown ids answer, and concurrent reads share one query.
+	if r.absent.Has(id) {
+		return TechResult{}, techlist.Errorf(techlist.ENotFound, "no tech with id %s", id)
+	}
+	v, err, _ := r.flight.Do("tech\x00"+id, func() (any, error) {
+		res, err := r.storedTech(context.WithoutCancel(ctx), id, Miss)
+		if techlist.ErrorCode(err) == techlist.ENotFound {
+			r.absent.Add(id)
+		}
+		return res, err
+	})
+	if err != nil {
+		return TechResult{}, err
+	}
+	return v.(TechResult), nil
+}
+
+// storedTech reads one tech from MySQL, and fills the cache with it unless
+// Redis is down (status Bypass).
+func (r *Reader) storedTech(ctx context.Context, id string, status Status) (TechResult, error) {
+	tech, err := r.get(ctx, id)
+	if techlist.ErrorCode(err) == techlist.ENotFound {
 		return TechResult{}, err
 	}
 	if err != nil {
@@ -242,3 +283,7 @@ func (r *Reader) Tech(ctx context.Context, id string) (TechResult, error) {
 	r.observe("tech", status)
 	return TechResult{JSON: b, Status: status}, nil
 }
+
+// Forget drops id from the memory of unknown ids; the api-server calls it
+// on each tech.created event.
+func (r *Reader) Forget(id string) { r.absent.Forget(id) }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/techlist/techlist"
@@ -34,7 +36,27 @@ const (
 	// eventsWriteTimeout bounds each write to a stream; a client that
 	// takes longer is dropped.
 	eventsWriteTimeout = 10 * time.Second
+	// eventsMaxClients is the default bound on open streams.
+	eventsMaxClients = 1000
 )
+
+// streamSlots bounds how many event streams are open at once, so clients
+// cannot hold an unbounded number of goroutines and buffers.
+type streamSlots struct {
+	open atomic.Int64
+	max  int64
+}
+
+// take claims a slot; false when all are in use.
+func (s *streamSlots) take() bool {
+	if s.open.Add(1) > s.max {
+		s.open.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *streamSlots) give() { s.open.Add(-1) }
 
 // handleEvents streams tech.created events as Server-Sent Events:
 //
@@ -44,12 +66,21 @@ const (
 //
 // with a comment line every heartbeat while idle. The stream ends when the
 // client goes away or the relay stops (the server is shutting down).
-func handleEvents(logger *slog.Logger, events Events, heartbeat time.Duration) http.HandlerFunc {
+//
+// Past maxClients open streams a new one is refused with 503.
+func handleEvents(logger *slog.Logger, events Events, heartbeat time.Duration, maxClients int) http.HandlerFunc {
+	slots := &streamSlots{max: int64(maxClients)}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if events == nil {
 			writeError(w, r, logger, techlist.Errorf(techlist.EUnavailable, "live events are not available on this server"))
 			return
 		}
+		if !slots.take() {
+			w.Header().Set("Retry-After", strconv.Itoa(int(eventsRetry.Seconds())))
+			writeError(w, r, logger, techlist.Errorf(techlist.EUnavailable, "too many open event streams; try again shortly"))
+			return
+		}
+		defer slots.give()
 		msgs, leave := events.Join()
 		defer leave()
 

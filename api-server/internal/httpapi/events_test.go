@@ -48,12 +48,16 @@ func (f fakeStats) Stats(context.Context) stats.Snapshot { return f.snap }
 // real http.Server whose WriteTimeout is short, as a stream outlives it.
 func newLiveServer(t *testing.T, events Events, st Stats, heartbeat time.Duration) *httptest.Server {
 	t.Helper()
+	return newLiveServerWith(t, Config{EventsHeartbeat: heartbeat}, events, st)
+}
+
+// newLiveServerWith is newLiveServer with more of cfg set.
+func newLiveServerWith(t *testing.T, cfg Config, events Events, st Stats) *httptest.Server {
+	t.Helper()
 	f := newFixture(t)
 	reg := prometheus.NewRegistry()
-	h := NewServer(Config{
-		CORSOrigins: []string{"http://localhost:3000"}, MaxBodyBytes: testMaxBody, PendingTTL: time.Hour,
-		EventsHeartbeat: heartbeat,
-	}, Deps{
+	cfg.CORSOrigins, cfg.MaxBodyBytes, cfg.PendingTTL = []string{"http://localhost:3000"}, testMaxBody, time.Hour
+	h := NewServer(cfg, Deps{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Reader: f.reader, Publisher: f.pub,
 		Pending: f.pending, Idempotency: f.idem, Checks: f.checks, Metrics: NewMetrics(reg), Gatherer: reg,
 		NewID:  func() (string, error) { return "01890a5d-ac96-774b-bcce-000000000001", nil },
@@ -314,4 +318,67 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Past EventsMaxClients open streams, one more is refused with a 503 JSON
+// error; once a stream ends, its place is free again.
+func TestEventsClientsAreCapped(t *testing.T) {
+	hub := live.NewHub(func(ctx context.Context) (live.Source, error) {
+		return &pushSource{events: make(chan techlist.Event)}, nil
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), live.Options{})
+	ctx, stop := context.WithCancel(context.Background())
+	wait := live.Start(ctx, hub)
+	defer wait()
+	defer stop()
+	const capacity = 3
+	srv := newLiveServerWith(t, Config{EventsHeartbeat: time.Minute, EventsMaxClients: capacity}, hub, nil)
+	var open []*http.Response
+	defer func() {
+		for _, resp := range open {
+			resp.Body.Close()
+		}
+	}()
+	for i := range capacity {
+		resp, err := srv.Client().Get(srv.URL + "/api/v1/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, resp)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d of %d: got %d, want 200", i+1, capacity, resp.StatusCode)
+		}
+		newSSEReader(t, resp.Body).until(": connected")
+	}
+	resp, err := srv.Client().Get(srv.URL + "/api/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		resp.Body.Close()
+		t.Fatalf("stream %d past a cap of %d: got %d, want 503", capacity+1, capacity, resp.StatusCode)
+	}
+	rec := recorded(t, resp)
+	checkError(t, rec, http.StatusServiceUnavailable, techlist.EUnavailable)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("503 past the cap: no Retry-After header")
+	}
+
+	open[0].Body.Close()
+	open = open[1:]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := srv.Client().Get(srv.URL + "/api/v1/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			open = append(open, resp)
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("after a stream ended: still %d, want 200", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -51,12 +52,14 @@ func logRequests(logger *slog.Logger, m *Metrics) func(http.Handler) http.Handle
 			if status == 0 {
 				status = http.StatusOK
 			}
+			// The router's own patterns only, never the path a client sent;
+			// a subrouter's catch-all ("/api/v1/techs/*") matched nothing.
 			route := chi.RouteContext(r.Context()).RoutePattern()
-			if route == "" {
+			if route == "" || strings.HasSuffix(route, "/*") {
 				route = "unmatched"
 			}
 			elapsed := time.Since(start)
-			m.request(r.Method, route, strconv.Itoa(status), elapsed)
+			m.request(methodLabel(r.Method), route, strconv.Itoa(status), elapsed)
 			level := slog.LevelInfo
 			if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 				level = slog.LevelDebug
@@ -85,4 +88,15 @@ func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// methodLabel is the method as a metrics label: one of the standard
+// methods, else "OTHER", so junk methods cannot mint new series.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }

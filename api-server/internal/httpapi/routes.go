@@ -36,7 +36,8 @@ func routes(cfg Config, d Deps) http.Handler {
 		r.Post("/", handleCreateTech(cfg, d))
 		r.Get("/{id}", handleGetTech(d.Logger, d.Reader))
 	})
-	r.Get("/api/v1/events", handleEvents(d.Logger, d.Events, cmp.Or(cfg.EventsHeartbeat, eventsHeartbeat)))
+	r.Get("/api/v1/events", handleEvents(d.Logger, d.Events,
+		cmp.Or(cfg.EventsHeartbeat, eventsHeartbeat), cmp.Or(cfg.EventsMaxClients, eventsMaxClients)))
 	r.Get("/api/v1/stats", handleStats(d.Logger, d.Stats))
 
 	// The seed's routes, so a client written for it works unchanged.

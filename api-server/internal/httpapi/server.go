@@ -52,6 +52,9 @@ type Config struct {
 	// EventsHeartbeat is how often an idle event stream gets a comment
 	// line; zero means 15s.
 	EventsHeartbeat time.Duration
+	// EventsMaxClients bounds the open GET /api/v1/events streams; past
+	// it a new one gets 503. Zero means 1000.
+	EventsMaxClients int
 }
 
 // Deps are what the server needs; every field is required.

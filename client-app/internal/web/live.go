@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/techlist/client-app/internal/apiclient"
@@ -54,19 +56,21 @@ type lostTech struct {
 // With ?after=<id> (empty for none) it first sends the techs of the first
 // page stored after that id, and with ?queued=<id>... the fate of each of
 // those, so that nothing stored while the page loaded is missed.
+//
+// Every page's stream shares one upstream connection and one read of the
+// numbers per interval (see relay). Past cfg.MaxStreams open streams a new
+// one gets 503.
 func handleEvents(logger *slog.Logger, api API, cfg Config) http.Handler {
+	shared := newRelay(api, logger, cfg)
+	slots := &streamSlots{max: int64(cfg.MaxStreams)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		after, catchUp := q.Get("after"), q.Has("after")
-		if after != "" && !techlist.ValidID(after) {
-			catchUp = false
+		if !slots.take() {
+			w.Header().Set("Retry-After", strconv.Itoa(int(eventsRetry.Seconds())))
+			http.Error(w, "Too many live streams are open; try again shortly.", http.StatusServiceUnavailable)
+			return
 		}
-		var queued []string
-		for _, id := range q["queued"] {
-			if techlist.ValidID(id) && len(queued) < maxQueued {
-				queued = append(queued, id)
-			}
-		}
+		defer slots.give()
+		after, catchUp, queued := eventsQuery(r)
 
 		// The stream ends when the browser goes or the server shuts down.
 		ctx, cancel := context.WithCancel(r.Context())
@@ -84,115 +88,112 @@ func handleEvents(logger *slog.Logger, api API, cfg Config) http.Handler {
 			return
 		}
 
-		upstream, err := api.Events(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				logger.WarnContext(ctx, "events: cannot open the api-server's stream", "err", err)
+		l, leave, err := shared.join(ctx)
+		if err != nil { // the relay logged it
+			if v, ok := shared.readStats(ctx, cfg.StatsInterval); ok {
+				_ = out.send("stats", "", v)
 			}
-			st, serr := api.Stats(ctx)
-			_ = out.send("stats", "", newStatsView(st, serr))
 			_ = out.send("status", "", liveStatus{Message: liveAPIDown})
 			return // the browser reconnects after eventsRetry
 		}
-		defer upstream.Close()
+		defer leave()
 		if out.send("status", "", liveStatus{Live: true, Message: liveOn}) != nil {
 			return
 		}
-
-		// Read the api-server's stream on the side; closing it (deferred
-		// above) ends this goroutine.
-		events := make(chan techlist.Event)
-		upErr := make(chan error, 1)
-		go func() {
-			for {
-				ev, err := upstream.Next()
-				if err != nil {
-					upErr <- err
-					return
-				}
-				select {
-				case events <- ev:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-
+		// Events stored meanwhile wait in the listener's buffer.
 		if catchUp || len(queued) > 0 {
 			if catchUpEvents(ctx, logger, api, cfg, out, catchUp, after, queued) != nil {
 				return
 			}
 		}
-
-		// The numbers: now, every StatsInterval, and soon after a store.
-		// One read at a time, off this loop.
-		stats := make(chan statsView, 1)
-		fetching := false
-		fetch := func() {
-			if fetching {
-				return
-			}
-			fetching = true
-			go func() {
-				st, err := api.Stats(ctx)
-				select {
-				case stats <- newStatsView(st, err):
-				case <-ctx.Done():
-				}
-			}()
-		}
-		fetch()
-		tick := time.NewTicker(cfg.StatsInterval)
-		defer tick.Stop()
-		beat := time.NewTicker(cfg.Heartbeat)
-		defer beat.Stop()
-		soon := time.NewTimer(statsSoon)
-		soon.Stop()
-		soonSet := false
-		relaying := true // as far as anyone knows
-
-		for {
-			var err error
-			select {
-			case <-ctx.Done():
-				return
-			case ev := <-events:
-				err = out.send("tech", ev.Tech.ID, storedView(ev.Tech))
-				if !soonSet {
-					soon.Reset(statsSoon)
-					soonSet = true
-				}
-			case v := <-stats:
-				fetching = false
-				err = out.send("stats", "", v)
-				if err == nil && v.Available && v.Relaying != relaying {
-					relaying = v.Relaying
-					st := liveStatus{Live: true, Message: liveOn}
-					if !relaying {
-						st = liveStatus{Message: liveNoEvents}
-					}
-					err = out.send("status", "", st)
-				}
-			case <-soon.C:
-				soonSet = false
-				fetch()
-			case <-tick.C:
-				fetch()
-			case <-beat.C:
-				err = out.raw(": heartbeat\n\n")
-			case err := <-upErr:
-				if ctx.Err() == nil {
-					logger.WarnContext(ctx, "events: the api-server's stream ended", "err", err)
-					_ = out.send("status", "", liveStatus{Message: liveInterrupted})
-				}
-				return // the browser reconnects
-			}
-			if err != nil {
-				return // the browser went away
-			}
-		}
+		relayTo(ctx, out, l, cfg.Heartbeat)
 	})
 }
+
+// eventsQuery reads /events' query: ?after= and the well-formed ?queued=
+// ids, at most maxQueued of them.
+func eventsQuery(r *http.Request) (after string, catchUp bool, queued []string) {
+	q := r.URL.Query()
+	after, catchUp = q.Get("after"), q.Has("after")
+	if after != "" && !techlist.ValidID(after) {
+		catchUp = false
+	}
+	for _, id := range q["queued"] {
+		if techlist.ValidID(id) && len(queued) < maxQueued {
+			queued = append(queued, id)
+		}
+	}
+	return after, catchUp, queued
+}
+
+// relayTo writes what the relay hands l to the page until the page goes,
+// the server stops or the upstream ends.
+func relayTo(ctx context.Context, out *sseWriter, l *listener, heartbeat time.Duration) {
+	beat := time.NewTicker(heartbeat)
+	defer beat.Stop()
+	relaying := true // as far as anyone knows
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-l.events:
+			err = out.send("tech", ev.Tech.ID, storedView(ev.Tech))
+		case v := <-l.stats:
+			err = out.send("stats", "", v)
+			if err == nil && v.Available && v.Relaying != relaying {
+				relaying = v.Relaying
+				st := liveStatus{Live: true, Message: liveOn}
+				if !relaying {
+					st = liveStatus{Message: liveNoEvents}
+				}
+				err = out.send("status", "", st)
+			}
+		case <-beat.C:
+			err = out.raw(": heartbeat\n\n")
+		case <-l.ended:
+			if ctx.Err() == nil {
+				drainEvents(out, l)
+				_ = out.send("status", "", liveStatus{Message: liveInterrupted})
+			}
+			return // the browser reconnects
+		}
+		if err != nil {
+			return // the browser went away
+		}
+	}
+}
+
+// drainEvents sends the events l still holds.
+func drainEvents(out *sseWriter, l *listener) {
+	for {
+		select {
+		case ev := <-l.events:
+			if out.send("tech", ev.Tech.ID, storedView(ev.Tech)) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// streamSlots bounds how many event streams are open at once.
+type streamSlots struct {
+	open atomic.Int64
+	max  int64
+}
+
+// take claims a slot; false when all are in use.
+func (s *streamSlots) take() bool {
+	if s.open.Add(1) > s.max {
+		s.open.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *streamSlots) give() { s.open.Add(-1) }
 
 // catchUpEvents sends what was stored since the page was read: the techs of
 // the first page newer than after (when catchUp), oldest first, and what

@@ -41,6 +41,9 @@ type Config struct {
 	// SubmitWait is how long a submission waits for an earlier send of
 	// the same form that is still in flight (a double click); default 10s.
 	SubmitWait time.Duration
+	// MaxStreams bounds the open GET /events streams; past it a new one
+	// gets 503. Default 1000.
+	MaxStreams int
 	// Streams ends every open event stream when it is done: the server is
 	// shutting down. Nil means never.
 	Streams context.Context
@@ -63,6 +66,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 15 * time.Second
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 1000
 	}
 	if c.Streams == nil {
 		c.Streams = context.Background()
