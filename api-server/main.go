@@ -48,6 +48,7 @@ type settings struct {
 	server          httpapi.Config
 	startupTimeout  time.Duration
 	shutdownTimeout time.Duration
+	adminAddr       string
 }
 
 func readSettings(env *config.Env) settings {
@@ -73,6 +74,7 @@ func readSettings(env *config.Env) settings {
 		},
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
 		shutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
+		adminAddr:       service.AdminAddr(env),
 	}
 	s.replica, s.hasReplica = mysql.ReplicaConfigFromEnv(env, s.mysql)
 	// The lease must outlast a POST's slowest answer: PUBLISH_RETRY plus
@@ -207,6 +209,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	admin, err := service.ServeAdmin(ctx, cfg.adminAddr, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer admin.Close()
 	return service.Serve(ctx, srv, ln, logger, cfg.shutdownTimeout)
 }
 

@@ -244,6 +244,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{"IDEMPOTENCY_LEASE", "0"},
 		{"IDEMPOTENCY_LEASE", "5s"}, // not longer than PUBLISH_RETRY
 		{"REDIS_ADDRS", "no-port"},
+		{"ADMIN_ADDR", "6060"},
 		{"LOG_LEVEL", "loud"},
 		{"LOG_FORMAT", "xml"},
 	}

@@ -185,7 +185,7 @@ func (s *EventStream) Next() (techlist.Event, error) {
 		line := s.sc.Bytes()
 		if len(line) == 0 { // the blank line ends an event
 			if name == techlist.EventTechCreated || name == "" && data.Len() > 0 {
-				if ev, err := decodeEvent(data.Bytes()); err == nil {
+				if ev, err := techlist.DecodeEvent(data.Bytes()); err == nil {
 					return ev, nil
 				}
 			}
@@ -217,25 +217,4 @@ func (s *EventStream) Close() error {
 		s.idle.timer.Stop()
 	}
 	return s.body.Close()
-}
-
-// decodeEvent decodes and checks a tech.created event, so that nothing
-// malformed reaches a page.
-func decodeEvent(data []byte) (techlist.Event, error) {
-	var ev techlist.Event
-	if err := json.Unmarshal(data, &ev); err != nil {
-		return techlist.Event{}, err
-	}
-	switch {
-	case ev.Type != techlist.EventTechCreated:
-		return techlist.Event{}, fmt.Errorf("event type %q", ev.Type)
-	case !techlist.ValidID(ev.Tech.ID):
-		return techlist.Event{}, fmt.Errorf("event id %q", ev.Tech.ID)
-	case !ev.Tech.Priority.Valid():
-		return techlist.Event{}, fmt.Errorf("event priority %q", ev.Tech.Priority)
-	}
-	if _, err := techlist.ValidateText(ev.Tech.Text); err != nil {
-		return techlist.Event{}, err
-	}
-	return ev, nil
 }
