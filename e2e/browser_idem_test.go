@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/techlist/e2e/browser"
 	"github.com/techlist/techlist/testenv"
-	"github.com/techlist/techlist/testenv/browser"
 )
 
 // doubleClickProxy sits between the browser and the client-app. It holds

@@ -21,8 +21,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/techlist/e2e/browser"
 	"github.com/techlist/techlist/testenv"
-	"github.com/techlist/techlist/testenv/browser"
 )
 
 // The live pages in a real browser, against the three programs on the

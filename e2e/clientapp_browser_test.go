@@ -1,4 +1,8 @@
-package main
+package e2e
+
+// The client-app's own pages in a real browser, over a fake api-server: the
+// built client-app program, on a port of its own, talks to an httptest
+// server in this process that plays the api-server (see fakeapi_test.go).
 
 import (
 	"context"
@@ -10,8 +14,8 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/techlist/e2e/browser"
 	"github.com/techlist/techlist"
-	"github.com/techlist/techlist/testenv/browser"
 )
 
 // submit clicks the form's button and waits for the page it leads to.
@@ -62,7 +66,7 @@ func TestBrowserAddTech(t *testing.T) {
 		techlist.Tech{ID: fakeID(created, 1), Text: "MySQL", Priority: techlist.PriorityLow, CreatedAt: created, SubmittedAt: created.Add(-time.Second)},
 	)
 	api.storeAfter = 1500 * time.Millisecond
-	base := startApp(t, apiSrv.URL)
+	base := startClientApp(t, apiSrv.URL)
 
 	browser.Do(t, ctx, "open the page",
 		chromedp.Navigate(base+"/"),
@@ -148,7 +152,7 @@ func TestBrowserQueuedTimeout(t *testing.T) {
 	ctx := browser.New(t)
 	api, apiSrv := newFakeAPIServer(t)
 	api.neverStore = true
-	base := startApp(t, apiSrv.URL, "QUEUED_TIMEOUT", "1500ms")
+	base := startClientApp(t, apiSrv.URL, "QUEUED_TIMEOUT", "1500ms")
 
 	browser.Do(t, ctx, "open the page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("text")))
 	browser.Do(t, ctx, "type a tech", chromedp.SendKeys(chromedp.ID("text"), "Kafka"))

@@ -1,6 +1,8 @@
 // Package browser starts a headless Chromium for tests, driven through
 // chromedp. A test calls New; when no Chromium is installed the test is
 // skipped with a line saying so, unless REQUIRE_BROWSER=1, when it fails.
+// It lives in the test-only e2e module so that no production module
+// requires chromedp.
 package browser
 
 import (
