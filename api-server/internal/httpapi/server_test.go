@@ -216,17 +216,6 @@ func (f *fakeIdempotency) Release(ctx context.Context, res redis.Reservation) er
 	return nil
 }
 
-// record returns a copy of key's record, and whether there is one.
-func (f *fakeIdempotency) record(key string) (fakeRecord, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rec, ok := f.keys[key]
-	if !ok {
-		return fakeRecord{}, false
-	}
-	return *rec, true
-}
-
 // expire ends the lease of key's request in flight, as time would.
 func (f *fakeIdempotency) expire(key string) {
 	f.mu.Lock()
