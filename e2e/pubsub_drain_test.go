@@ -86,20 +86,17 @@ func (p *poster) checkStored(t *testing.T, stored map[string]int) int {
 }
 
 // signalStop sends SIGTERM to the running service name and returns a
-// function that waits for it to exit and checks it exited 0.
-func (s *Stack) signalStop(t *testing.T, name string) (waitExit func(limit time.Duration)) {
+// function that waits for it to exit and returns how it exited (nil: 0).
+func (s *Stack) signalStop(t *testing.T, name string) (waitExit func(limit time.Duration) error) {
 	t.Helper()
 	p := s.running(t, name)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM %s: %v", name, err)
 	}
-	return func(limit time.Duration) {
+	return func(limit time.Duration) (exit error) {
 		t.Helper()
 		select {
-		case err := <-p.done:
-			if err != nil {
-				t.Errorf("%s exited with %v after SIGTERM, want exit 0", name, err)
-			}
+		case exit = <-p.done:
 		case <-time.After(limit):
 			p.cmd.Process.Kill()
 			<-p.done
@@ -107,6 +104,7 @@ func (s *Stack) signalStop(t *testing.T, name string) (waitExit func(limit time.
 		}
 		delete(s.procs, name)
 		s.gone = append(s.gone, p)
+		return exit
 	}
 }
 
@@ -134,7 +132,10 @@ func TestPubSubSIGTERMUnderBacklog(t *testing.T) {
 			firstRefused = len(p.sent) - 1
 		}
 	}
-	waitExit(40 * time.Second) // 40 tasks at 4 a second, and what came before the withdrawal
+	// 40 tasks at 4 a second, and what came before the withdrawal.
+	if err := waitExit(40 * time.Second); err != nil {
+		t.Errorf("worker-server exited with %v after SIGTERM, want exit 0", err)
+	}
 
 	during := p.sent[40:]
 	acceptedDuring := 0
@@ -157,35 +158,63 @@ func TestPubSubSIGTERMUnderBacklog(t *testing.T) {
 		40, len(during), acceptedDuring, missing)
 }
 
+// pubsubBuffer is PUBSUB_BUFFER in the MySQL-down tests, and bufferSlop
+// what a worker may accept past it: Redis delivers what was published
+// before the worker's withdrawal reached it (here, POSTs sent one at a
+// time, so a few).
+const (
+	pubsubBuffer = 20
+	bufferSlop   = 10
+)
+
+// postUntilRefused POSTs until one is refused (with MySQL cut, once the
+// worker holds PUBSUB_BUFFER messages) and returns how many were accepted;
+// it fails the test when more than the buffer and its slop are accepted.
+// The worker's batches are left at their defaults (500 rows, 4 at once),
+// far larger than the buffer: the bound must count what is held in them.
+func postUntilRefused(t *testing.T, p *poster) int {
+	t.Helper()
+	for !refused(p.post()) {
+		if n := len(p.sent); n > pubsubBuffer+bufferSlop {
+			o := p.sent[n-1]
+			t.Fatalf("%d POSTs with MySQL cut were answered without a 503 (last: %d %s); want 503 once the worker holds PUBSUB_BUFFER=%d",
+				n, o.status, o.body, pubsubBuffer)
+		}
+	}
+	n := 0
+	for _, o := range p.sent {
+		if accepted(o) {
+			n++
+		}
+	}
+	return n
+}
+
 // TestPubSubLeavesWhenMySQLIsDown: with MySQL cut, the worker keeps
-// reading its channel into its buffer (PUBSUB_BUFFER=20); past it, it
-// leaves the channel, so POSTs get 503 instead of 202-then-lost. When
-// MySQL is back, everything answered 202 is stored, and the worker
-// joins again: POSTs are accepted.
+// reading its channel, but holds at most PUBSUB_BUFFER messages unstored
+// (waiting, running or in batches); past it, it leaves the channel, so
+// POSTs get 503 instead of 202-then-lost, and stays out while MySQL is
+// down. When MySQL is back, everything answered 202 is stored, and the
+// worker joins again: POSTs are accepted.
 func TestPubSubLeavesWhenMySQLIsDown(t *testing.T) {
 	t.Parallel()
 	server := testenv.MySQLConfig(t)
 	mysqlProxy := newFaultProxy(t, "mysql", fmt.Sprintf("%s:%d", server.Host, server.Port))
 	s := startStack(t, map[string]string{
 		"MYSQL_HOST": mysqlProxy.Host, "MYSQL_PORT": strconv.Itoa(mysqlProxy.Port),
-		"TASK_COST": "0", "PUBSUB_BUFFER": "20", "BATCH_SIZE": "5", "FLUSHERS": "1", "WORKER_CONCURRENCY": "2",
+		"TASK_COST": "0", "PUBSUB_BUFFER": strconv.Itoa(pubsubBuffer),
 	})
 	db := openStackDB(t, s, server)
 	prefix := "mysql down " + testenv.Suffix()
 	p := newPoster(s, prefix)
 
 	mysqlProxy.Cut()
-	const most = 500
-	for !refused(p.post()) {
-		if len(p.sent) == most {
-			t.Fatalf("all %d POSTs with MySQL cut were answered without a 503 (last: %d %s); want 503 once the worker's buffer of 20 is full",
-				most, p.sent[most-1].status, p.sent[most-1].body)
-		}
-	}
-	acceptedBefore := len(p.sent) - 1
-	for range 20 {
+	acceptedBefore := postUntilRefused(t, p)
+	// Several leases long: the worker must not join again while its
+	// batches cannot be stored.
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if o := p.post(); !refused(o) {
-			t.Errorf("POST with the worker's buffer full: got %d %s (%v), want 503", o.status, o.body, o.err)
+			t.Fatalf("POST with the worker holding PUBSUB_BUFFER unstored messages: got %d %s (%v), want 503", o.status, o.body, o.err)
 		}
 	}
 
@@ -206,6 +235,50 @@ func TestPubSubLeavesWhenMySQLIsDown(t *testing.T) {
 	})
 	p.checkStored(t, stored)
 	t.Logf("MySQL down: %d POSTs accepted before the first 503; %d POSTs in all, %d rows", acceptedBefore, len(p.sent), len(stored))
+}
+
+// TestPubSubStopWithMySQLDownNamesWhatIsLost: stopped while MySQL is cut,
+// a pubsub worker cannot store what it holds; it loses at most
+// PUBSUB_BUFFER (plus the slop) accepted techs, exits non-zero, and its
+// log names every accepted id it lost, so an operator knows which.
+func TestPubSubStopWithMySQLDownNamesWhatIsLost(t *testing.T) {
+	t.Parallel()
+	server := testenv.MySQLConfig(t)
+	mysqlProxy := newFaultProxy(t, "mysql", fmt.Sprintf("%s:%d", server.Host, server.Port))
+	s := startStack(t, map[string]string{
+		"MYSQL_HOST": mysqlProxy.Host, "MYSQL_PORT": strconv.Itoa(mysqlProxy.Port),
+		"TASK_COST": "0", "PUBSUB_BUFFER": strconv.Itoa(pubsubBuffer), "SHUTDOWN_TIMEOUT": "2s",
+	})
+	p := newPoster(s, "stop with mysql down "+testenv.Suffix())
+	mysqlProxy.Cut()
+	postUntilRefused(t, p)
+
+	logs := s.running(t, "worker-server").logs
+	if err := s.signalStop(t, "worker-server")(20 * time.Second); err == nil {
+		t.Errorf("worker-server exited 0 after SIGTERM with MySQL cut, want non-zero: it could not store what it held")
+	}
+	var lossLines []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "level=ERROR") {
+			lossLines = append(lossLines, line)
+		}
+	}
+	for _, o := range p.sent {
+		if !accepted(o) {
+			continue
+		}
+		named := false
+		for _, line := range lossLines {
+			named = named || strings.Contains(line, o.id)
+		}
+		if !named {
+			t.Errorf("accepted id %s was lost at the stop and no error line names it", o.id)
+		}
+	}
+	if t.Failed() {
+		t.Logf("the worker's error lines:\n%s", strings.Join(lossLines, "\n"))
+	}
+	mysqlProxy.Restore(t)
 }
 
 // TestPubSubPatternSubscriberIsNoWorker: with no worker running, a

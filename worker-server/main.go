@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -91,7 +92,7 @@ func readSettings(env *config.Env) settings {
 	s.pubsub = redis.ChannelConfig{
 		Channel: s.channel,
 		Worker:  s.stream.Consumer,
-		Buffer:  env.Int("PUBSUB_BUFFER", 10000, 1, 10_000_000),
+		Buffer:  env.Int("PUBSUB_BUFFER", 2000, 1, 10_000_000),
 	}
 	s.stream.Stream = s.channel
 	s.stream.Read = s.consumer.BatchSize
@@ -277,7 +278,23 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "worker_pubsub_buffered", Help: "Messages read from the channel and not yet taken by a task.",
 	}, func() float64 { return float64(sub.Buffered()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "worker_pubsub_unsettled", Help: "Messages read from the channel and not yet stored, failed or rejected (bounded by PUBSUB_BUFFER).",
+	}, func() float64 { return float64(sub.Unsettled()) }))
+	if most := drainCapacity(cfg); cfg.pubsub.Buffer > most {
+		logger.Warn("PUBSUB_BUFFER is more than the worker can finish within SHUTDOWN_TIMEOUT at TASK_COST and WORKER_CONCURRENCY: a stop under a full buffer loses the rest",
+			"pubsub_buffer", cfg.pubsub.Buffer, "drain_capacity", most)
+	}
 	return sub, func() { sub.Close() }, nil
+}
+
+// drainCapacity estimates how many messages the worker finishes within
+// SHUTDOWN_TIMEOUT when the tasks are what takes the time.
+func drainCapacity(cfg settings) int {
+	if cfg.taskCost <= 0 {
+		return math.MaxInt
+	}
+	return int(float64(cfg.consumer.Concurrency) * cfg.shutdownTimeout.Seconds() / cfg.taskCost.Seconds())
 }
 
 // defaultWorkerName names this process in the consumer group: unique per

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/testenv"
@@ -435,5 +437,25 @@ func TestReplayCommandKeepsStreamMaxLen(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "replayed 2 dead letters") || rdb.XLen(ctx, names.Channel).Val() != 4 {
 		t.Errorf("replay with room: got %q and %d entries, want 2 replayed and 4 entries", stdout.String(), rdb.XLen(ctx, names.Channel).Val())
+	}
+}
+
+// TestDefaultPubSubBufferDrainsWithinShutdownTimeout: with the defaults,
+// a worker stopped holding a full PUBSUB_BUFFER finishes it within
+// SHUTDOWN_TIMEOUT; past what it can finish, it warns.
+func TestDefaultPubSubBufferDrainsWithinShutdownTimeout(t *testing.T) {
+	env := func(vars map[string]string) settings {
+		return readSettings(config.NewEnv(func(k string) string { return vars[k] }))
+	}
+	defaults := env(nil)
+	if most := drainCapacity(defaults); defaults.pubsub.Buffer > most {
+		t.Errorf("default PUBSUB_BUFFER %d, but the default worker finishes %d within SHUTDOWN_TIMEOUT", defaults.pubsub.Buffer, most)
+	}
+	slow := env(map[string]string{"TASK_COST": "1s", "WORKER_CONCURRENCY": "10", "SHUTDOWN_TIMEOUT": "5s"})
+	if got := drainCapacity(slow); got != 50 {
+		t.Errorf("drainCapacity with 10 tasks of 1s in 5s: got %d, want 50", got)
+	}
+	if got := drainCapacity(env(map[string]string{"TASK_COST": "0"})); got != math.MaxInt {
+		t.Errorf("drainCapacity with TASK_COST=0: got %d, want no limit", got)
 	}
 }

@@ -12,19 +12,23 @@ var ErrDrained = errors.New("the subscription has ended and its buffer is empty"
 
 // backlog is the in-process buffer between the subscription's reader and
 // the worker. The reader never waits on it, so Redis never holds output
-// for the worker; bound is where the consumer leaves the channel, and low
-// where it joins again. A push past bound is kept: what Redis sends before
-// it confirms an unsubscribe was accepted by the api-server already.
+// for the worker. It also counts what the worker has taken and not yet
+// settled (stored, failed or rejected): a message read exists nowhere
+// else until it is stored, so the bound is on both together. bound is
+// where the consumer leaves the channel, and low where it joins again. A
+// push past bound is kept: what Redis sends before it confirms an
+// unsubscribe was accepted by the api-server already.
 type backlog struct {
 	bound, low int
 
-	mu     sync.Mutex
-	items  []Delivery
-	closed bool
+	mu          sync.Mutex
+	items       []Delivery
+	outstanding int // pushed and not yet settled: waiting in items or taken by the worker
+	closed      bool
 
 	ready chan struct{} // a token when an item arrives or the backlog closes
-	full  chan struct{} // a token when a push reaches bound
-	room  chan struct{} // a token when a take comes down to low
+	full  chan struct{} // a token when a push brings outstanding to bound
+	room  chan struct{} // a token when a settle brings outstanding down to low
 }
 
 func newBacklog(bound int) *backlog {
@@ -42,7 +46,8 @@ func signal(ch chan struct{}) {
 func (b *backlog) push(d Delivery) {
 	b.mu.Lock()
 	b.items = append(b.items, d)
-	n := len(b.items)
+	b.outstanding++
+	n := b.outstanding
 	b.mu.Unlock()
 	signal(b.ready)
 	if n >= b.bound {
@@ -59,11 +64,7 @@ func (b *backlog) take(ctx context.Context) (Delivery, error) {
 			d := b.items[0]
 			b.items[0] = Delivery{}
 			b.items = b.items[1:]
-			n := len(b.items)
 			b.mu.Unlock()
-			if n <= b.low {
-				signal(b.room)
-			}
 			signal(b.ready) // another taker may be waiting for the rest
 			return d, nil
 		}
@@ -80,10 +81,38 @@ func (b *backlog) take(ctx context.Context) (Delivery, error) {
 	}
 }
 
+// settle says n messages taken are done with: stored, failed or rejected.
+func (b *backlog) settle(n int) {
+	b.mu.Lock()
+	b.outstanding = max(b.outstanding-n, len(b.items))
+	m := b.outstanding
+	b.mu.Unlock()
+	if m <= b.low {
+		signal(b.room)
+	}
+}
+
+// unsettled returns how many messages were pushed and not yet settled.
+func (b *backlog) unsettled() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.outstanding
+}
+
 func (b *backlog) len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.items)
+}
+
+// drop empties the backlog and returns what it held.
+func (b *backlog) drop() []Delivery {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	items := b.items
+	b.outstanding -= len(items)
+	b.items = nil
+	return items
 }
 
 // close says nothing more will be pushed.

@@ -10,14 +10,19 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
 )
 
 // ChannelConfig says which channel a ChannelConsumer reads and how.
 type ChannelConfig struct {
 	Channel string
 	Worker  string // this worker's name in the channel's register of live workers (unique per process)
-	// Buffer is how many read messages may wait for the worker before it
-	// leaves the channel; it joins again once half of them are taken.
+	// Buffer is how many messages read from the channel may be unsettled
+	// (waiting for the worker, or taken and not yet acknowledged, failed
+	// or rejected) before the worker leaves the channel; it joins again
+	// once half of them are settled. This bounds what a worker holds that
+	// exists nowhere else, whatever its batching, and what is lost if it
+	// must stop while MySQL is down.
 	Buffer int
 	// Lease is how long the worker counts as live without a renewal
 	// (default 3s); it renews every third of it while its subscription
@@ -98,14 +103,32 @@ func (c *ChannelConsumer) Receive(ctx context.Context) (Delivery, error) {
 // Buffered returns how many messages were read and not yet taken.
 func (c *ChannelConsumer) Buffered() int { return c.queue.len() }
 
-// Ack does nothing: pub/sub keeps no message to acknowledge.
-func (c *ChannelConsumer) Ack(context.Context, ...Delivery) error { return nil }
+// Unsettled returns how many messages were read and not yet settled
+// (Ack, Fail or Reject): the count Buffer bounds.
+func (c *ChannelConsumer) Unsettled() int { return c.queue.unsettled() }
 
-// Fail does nothing: pub/sub cannot deliver a message again.
-func (c *ChannelConsumer) Fail(context.Context, Delivery, error) error { return nil }
+// Each message taken must be settled exactly once, by Ack, Fail or
+// Reject; pub/sub keeps nothing to acknowledge, deliver again or move
+// aside, so settling only makes room under Buffer.
 
-// Reject does nothing: pub/sub keeps no message to move aside.
-func (c *ChannelConsumer) Reject(context.Context, Delivery, error) error { return nil }
+// Ack settles messages whose rows are stored.
+func (c *ChannelConsumer) Ack(_ context.Context, ds ...Delivery) error {
+	c.queue.settle(len(ds))
+	return nil
+}
+
+// Fail settles a message whose work failed: pub/sub cannot deliver it
+// again, so it is lost (the caller logs it).
+func (c *ChannelConsumer) Fail(context.Context, Delivery, error) error {
+	c.queue.settle(1)
+	return nil
+}
+
+// Reject settles a malformed message.
+func (c *ChannelConsumer) Reject(context.Context, Delivery, error) error {
+	c.queue.settle(1)
+	return nil
+}
 
 // Stop leaves the channel for good (withdraw, unsubscribe, read until
 // Redis confirms) without waiting; Receive hands out the rest.
@@ -117,10 +140,23 @@ func (c *ChannelConsumer) Close() error {
 	c.Stop()
 	c.cancel()
 	<-c.done
-	if n := c.queue.len(); n > 0 {
-		c.logger.Error("closed with messages read and not handed out: they are lost", "messages", n)
+	if lost := c.queue.drop(); len(lost) > 0 {
+		c.logger.Error("closed with messages read and not handed out: they are lost", "messages", len(lost), "ids", envelopeIDs(lost))
 	}
 	return nil
+}
+
+// envelopeIDs returns the ids of the envelopes in ds, for a log line that
+// says which were lost ("?" for a payload that is no envelope).
+func envelopeIDs(ds []Delivery) []string {
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = "?"
+		if env, err := techlist.DecodeEnvelope(d.Payload); err == nil {
+			ids[i] = env.ID
+		}
+	}
+	return ids
 }
 
 // leaveReason says why listen returned.
@@ -145,12 +181,12 @@ func (c *ChannelConsumer) run(ctx context.Context) {
 		case stopping:
 			return
 		case bufferFull:
-			c.logger.Warn("left the channel: the buffer is full (is MySQL slow or down?); publishes are refused until it drains",
-				"buffered", c.queue.len(), "bound", c.cfg.Buffer)
+			c.logger.Warn("left the channel: the worker holds as many unstored messages as PUBSUB_BUFFER allows (is MySQL slow or down?); publishes are refused until half are stored",
+				"unsettled", c.queue.unsettled(), "buffered", c.queue.len(), "bound", c.cfg.Buffer)
 			if !c.waitForRoom(ctx) {
 				return
 			}
-			c.logger.Info("joining the channel again: the buffer has drained", "buffered", c.queue.len())
+			c.logger.Info("joining the channel again: half the messages held are stored", "unsettled", c.queue.unsettled())
 		case lost:
 			c.logger.Warn("Redis ended the subscription; joining again")
 			if !c.pause(ctx, time.Second) {
@@ -160,10 +196,10 @@ func (c *ChannelConsumer) run(ctx context.Context) {
 	}
 }
 
-// waitForRoom waits until the backlog is down to half its bound; false
-// when stopped first.
+// waitForRoom waits until the unsettled messages are down to half the
+// bound; false when stopped first.
 func (c *ChannelConsumer) waitForRoom(ctx context.Context) bool {
-	for c.queue.len() > c.queue.low {
+	for c.queue.unsettled() > c.queue.low {
 		select {
 		case <-c.queue.room:
 		case <-c.stop:
@@ -289,7 +325,7 @@ func (c *ChannelConsumer) listen(ctx context.Context, s *session) leaveReason {
 		case <-s.done:
 			return lost
 		case <-c.queue.full:
-			if c.queue.len() >= c.cfg.Buffer {
+			if c.queue.unsettled() >= c.cfg.Buffer {
 				return bufferFull
 			}
 		case <-s.changed:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,17 +47,27 @@ func publishN(t *testing.T, pub *redis.Publisher, first, n int) (accepted []stri
 	return accepted, false
 }
 
-// receiveIDs takes n messages and returns their envelopes' ids.
-func receiveIDs(t *testing.T, c *redis.ChannelConsumer, n int) map[string]bool {
+// take takes n messages and returns them, unsettled.
+func take(t *testing.T, c *redis.ChannelConsumer, n int) []redis.Delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	got := map[string]bool{}
+	var ds []redis.Delivery
 	for range n {
 		d, err := c.Receive(ctx)
 		if err != nil {
-			t.Fatalf("received %d of %d: %v", len(got), n, err)
+			t.Fatalf("received %d of %d: %v", len(ds), n, err)
 		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// envelopeIDs returns the ids of the envelopes in ds.
+func envelopeIDs(t *testing.T, ds []redis.Delivery) map[string]bool {
+	t.Helper()
+	got := map[string]bool{}
+	for _, d := range ds {
 		env, err := techlist.DecodeEnvelope(d.Payload)
 		if err != nil {
 			t.Fatal(err)
@@ -63,6 +75,17 @@ func receiveIDs(t *testing.T, c *redis.ChannelConsumer, n int) map[string]bool {
 		got[env.ID] = true
 	}
 	return got
+}
+
+// receiveIDs takes n messages, settles them as stored, and returns their
+// envelopes' ids.
+func receiveIDs(t *testing.T, c *redis.ChannelConsumer, n int) map[string]bool {
+	t.Helper()
+	ds := take(t, c, n)
+	if err := c.Ack(context.Background(), ds...); err != nil {
+		t.Fatal(err)
+	}
+	return envelopeIDs(t, ds)
 }
 
 func sameIDs(t *testing.T, what string, got map[string]bool, want []string) {
@@ -78,10 +101,12 @@ func sameIDs(t *testing.T, what string, got map[string]bool, want []string) {
 	}
 }
 
-// checkLeavesWhenFull: a worker that does not take its messages leaves the
-// channel once its buffer is full, so publishes are refused instead of
-// piling up; everything accepted before is delivered; once the worker has
-// taken half, it joins again and publishes are accepted.
+// checkLeavesWhenFull: a worker that does not settle its messages leaves
+// the channel once it holds Buffer of them, so publishes are refused
+// instead of piling up; everything accepted before is delivered. Taking
+// the messages makes no room (a worker whose batches cannot be stored
+// holds them still); once half are settled, it joins again and publishes
+// are accepted.
 func checkLeavesWhenFull(t *testing.T, rdb goredis.UniversalClient, channel string) {
 	const buffer = 10
 	c := newChannelConsumer(t, rdb, channel, buffer)
@@ -98,14 +123,29 @@ func checkLeavesWhenFull(t *testing.T, rdb goredis.UniversalClient, channel stri
 	if more, _ := publishN(t, pub, 1000, 1); len(more) != 0 {
 		t.Errorf("a publish after the worker left was accepted")
 	}
-	sameIDs(t, "after leaving", receiveIDs(t, c, len(accepted)), accepted)
+	taken := take(t, c, len(accepted))
+	sameIDs(t, "after leaving", envelopeIDs(t, taken), accepted)
 
-	// Room again: it joins, and publishes are accepted.
+	// Taken, not settled: still full, for longer than a lease's renewals.
+	for i := range 4 {
+		time.Sleep(300 * time.Millisecond)
+		if more, _ := publishN(t, pub, 1100+i, 1); len(more) != 0 {
+			t.Fatalf("a publish was accepted while the worker held %d unsettled messages (buffer %d)", len(accepted), buffer)
+		}
+	}
+	if n := c.Unsettled(); n != len(accepted) {
+		t.Errorf("Unsettled: got %d, want %d", n, len(accepted))
+	}
+
+	// Half settled, in all three ways: it joins, and publishes are accepted.
+	c.Reject(context.Background(), taken[0], errors.New("malformed"))
+	c.Fail(context.Background(), taken[1], errors.New("task failed"))
+	c.Ack(context.Background(), taken[2:len(taken)-buffer/2]...)
 	var again []string
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 2000; len(again) == 0; i++ {
 		if time.Now().After(deadline) {
-			t.Fatal("publishes still refused 10s after the buffer drained")
+			t.Fatalf("publishes still refused 10s after half the messages were settled (%d unsettled)", c.Unsettled())
 		}
 		again, _ = publishN(t, pub, i, 1)
 		time.Sleep(10 * time.Millisecond)
@@ -212,4 +252,32 @@ func TestChannelConsumerRenewsItsLease(t *testing.T) {
 		}
 	}
 	receiveIDs(t, c, 6)
+}
+
+// TestChannelConsumerCloseNamesWhatIsLost: messages read and never handed
+// out are lost at Close, and its error line names each one's id.
+func TestChannelConsumerCloseNamesWhatIsLost(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	var logs testenv.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := redis.NewChannelConsumer(ctx, rdb, redis.ChannelConfig{Channel: names.Channel, Worker: "worker-" + testenv.Suffix(),
+		Buffer: 100, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted, _ := publishN(t, redis.NewPublisher(rdb, names.Channel), 0, 3)
+	for c.Buffered() < len(accepted) {
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d messages read", c.Buffered(), len(accepted))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Close()
+	for _, id := range accepted {
+		if !strings.Contains(logs.String(), id) {
+			t.Errorf("Close lost %s and did not name it; logs:\n%s", id, logs.String())
+		}
+	}
 }

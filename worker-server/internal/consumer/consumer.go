@@ -276,7 +276,11 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 		}
 		if ctx.Err() != nil {
 			c.metrics.failed.Add(float64(len(batch)))
-			c.logger.Error("gave up storing a batch at shutdown", "rows", len(batch), "err", err)
+			ids := make([]string, len(batch))
+			for i, r := range batch {
+				ids[i] = r.tech.ID
+			}
+			c.logger.Error("gave up storing a batch at shutdown", "rows", len(batch), "ids", ids, "err", err)
 			for _, r := range batch {
 				// A durable source keeps them pending for another worker.
 				c.src.Fail(context.WithoutCancel(ctx), r.delivery, err)
