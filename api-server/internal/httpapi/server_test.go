@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -536,5 +538,30 @@ func TestRequestIDIsEchoed(t *testing.T) {
 	rec = serve(t, f.handler, http.MethodGet, "/", "", nil)
 	if got := rec.Header().Get("X-Request-Id"); got == "" {
 		t.Error("X-Request-Id: got none, want a new one")
+	}
+}
+
+// TestMalformedHTTPIsRefusedBeforeTheHandler pins the one documented
+// exception to "every error is JSON": a header that is not valid HTTP
+// (byte 0x7f in a value) is refused by net/http itself, 400 in plain text,
+// and never reaches the handler.
+func TestMalformedHTTPIsRefusedBeforeTheHandler(t *testing.T) {
+	f := newFixture(t)
+	f.reader.panicking = true // reaching the handler would answer 500
+	srv := httptest.NewServer(f.handler)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /api/v1/techs HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\x7fb\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("header with 0x7f: got %s %q, want net/http's plain-text 400", resp.Status, resp.Header.Get("Content-Type"))
 	}
 }
