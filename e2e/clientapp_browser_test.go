@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/techlist/e2e/browser"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/testenv/fakeapi"
 )
 
 // submit clicks the form's button and waits for the page it leads to.
@@ -60,13 +61,13 @@ const itemsJS = `[...document.querySelectorAll("#techs > li[data-id]")].map(li =
 func TestBrowserAddTech(t *testing.T) {
 	ctx := browser.New(t)
 	created := time.Date(2025, 5, 6, 7, 8, 0, 0, time.UTC)
-	api, apiSrv := newFakeAPIServer(t,
-		techlist.Tech{ID: fakeID(created, 3), Text: "<script>alert(1)</script>", Priority: techlist.PriorityHigh, CreatedAt: created, SubmittedAt: created.Add(-time.Second)},
-		techlist.Tech{ID: fakeID(created, 2), Text: "Redis", Priority: techlist.PriorityMedium, CreatedAt: created, SubmittedAt: created.Add(-time.Second)},
-		techlist.Tech{ID: fakeID(created, 1), Text: "MySQL", Priority: techlist.PriorityLow, CreatedAt: created, SubmittedAt: created.Add(-time.Second)},
+	api := fakeapi.Start(t,
+		techlist.Tech{ID: fakeapi.ID(created, 3), Text: "<script>alert(1)</script>", Priority: techlist.PriorityHigh, CreatedAt: created, SubmittedAt: created.Add(-time.Second)},
+		techlist.Tech{ID: fakeapi.ID(created, 2), Text: "Redis", Priority: techlist.PriorityMedium, CreatedAt: created, SubmittedAt: created.Add(-time.Second)},
+		techlist.Tech{ID: fakeapi.ID(created, 1), Text: "MySQL", Priority: techlist.PriorityLow, CreatedAt: created, SubmittedAt: created.Add(-time.Second)},
 	)
-	api.storeAfter = 1500 * time.Millisecond
-	base := startClientApp(t, apiSrv.URL)
+	api.StoreAfter(1500 * time.Millisecond)
+	base := startClientApp(t, api.URL)
 
 	browser.Do(t, ctx, "open the page",
 		chromedp.Navigate(base+"/"),
@@ -99,7 +100,7 @@ func TestBrowserAddTech(t *testing.T) {
 	if got := browser.Get(t, ctx, "read the queued item", chromedp.Evaluate[[]string](`[`+first+`.dataset.state, `+first+`.querySelector("[data-field=text]").textContent, `+first+`.querySelector("[data-field=badge]").textContent]`)); strings.Join(got, "|") != "queued|"+text+"|queued" {
 		t.Errorf("first item after submitting: got %q, want queued|%s|queued", got, text)
 	}
-	if got := api.posted(); len(got) != 1 || got[0] != text {
+	if got := api.Posted(); len(got) != 1 || got[0] != text {
 		t.Errorf("api-server got posts %q, want [%q]", got, text)
 	}
 
@@ -150,9 +151,9 @@ func TestBrowserAddTech(t *testing.T) {
 // A tech the worker does not store within QUEUED_TIMEOUT says so plainly.
 func TestBrowserQueuedTimeout(t *testing.T) {
 	ctx := browser.New(t)
-	api, apiSrv := newFakeAPIServer(t)
-	api.neverStore = true
-	base := startClientApp(t, apiSrv.URL, "QUEUED_TIMEOUT", "1500ms")
+	api := fakeapi.Start(t)
+	api.NeverStore()
+	base := startClientApp(t, api.URL, "QUEUED_TIMEOUT", "1500ms")
 
 	browser.Do(t, ctx, "open the page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("text")))
 	browser.Do(t, ctx, "type a tech", chromedp.SendKeys(chromedp.ID("text"), "Kafka"))

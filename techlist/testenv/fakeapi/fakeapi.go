@@ -1,4 +1,8 @@
-package e2e
+// Package fakeapi plays the api-server over HTTP for the client-app's
+// tests: its list, single-tech, create, stats and event-stream routes, with
+// a fake worker that stores each POST. The client-app's own tests and the
+// browser tests in e2e share it.
+package fakeapi
 
 import (
 	"encoding/json"
@@ -6,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,15 +18,13 @@ import (
 	"github.com/techlist/techlist"
 )
 
-// This fake api-server is the one client-app/main_test.go uses, kept here
-// for the client-app's browser tests (clientapp_browser_test.go), which
-// moved to this module so that the client-app does not require chromedp.
-
-// fakeAPIServer plays the api-server: it records every POST and, as if the
-// worker stored it (at once, or after storeAfter when set; never when
-// neverStore), lists it newest first from then on and announces it on its
+// Server plays the api-server: it records every POST and, as if the
+// worker stored it (at once, or after StoreAfter when set; never after
+// NeverStore), lists it newest first from then on and announces it on its
 // event stream.
-type fakeAPIServer struct {
+type Server struct {
+	URL string // the base URL, e.g. http://127.0.0.1:41234
+
 	mu         sync.Mutex
 	techs      []techlist.Tech // newest first
 	pending    map[string]string
@@ -34,9 +35,11 @@ type fakeAPIServer struct {
 	streams    []chan techlist.Tech
 }
 
-func newFakeAPIServer(t *testing.T, techs ...techlist.Tech) (*fakeAPIServer, *httptest.Server) {
+// Start serves a fake api-server listing techs (newest first) until the
+// test ends.
+func Start(t testing.TB, techs ...techlist.Tech) *Server {
 	t.Helper()
-	f := &fakeAPIServer{techs: techs, pending: map[string]string{}}
+	f := &Server{techs: techs, pending: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
@@ -53,10 +56,25 @@ func newFakeAPIServer(t *testing.T, techs ...techlist.Tech) (*fakeAPIServer, *ht
 		f.closeStreams()
 		srv.Close()
 	})
-	return f, srv
+	f.URL = srv.URL
+	return f
 }
 
-func (f *fakeAPIServer) list(w http.ResponseWriter, r *http.Request) {
+// StoreAfter makes the fake worker store each later POST d after it.
+func (f *Server) StoreAfter(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.storeAfter = d
+}
+
+// NeverStore makes the fake worker keep each later POST pending.
+func (f *Server) NeverStore() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.neverStore = true
+}
+
+func (f *Server) list(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
@@ -89,7 +107,7 @@ func (f *fakeAPIServer) list(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"data": data, "next_cursor": next, "cached": cached})
 }
 
-func (f *fakeAPIServer) get(w http.ResponseWriter, r *http.Request) {
+func (f *Server) get(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := r.PathValue("id")
@@ -109,7 +127,7 @@ func (f *fakeAPIServer) get(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"error":{"code":"not_found","message":"no tech with that id"}}`)
 }
 
-func (f *fakeAPIServer) stats(w http.ResponseWriter, r *http.Request) {
+func (f *Server) stats(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
@@ -124,7 +142,7 @@ func (f *fakeAPIServer) stats(w http.ResponseWriter, r *http.Request) {
 }
 
 // events streams the techs stored from now on, as the api-server does.
-func (f *fakeAPIServer) events(w http.ResponseWriter, r *http.Request) {
+func (f *Server) events(w http.ResponseWriter, r *http.Request) {
 	ch := make(chan techlist.Tech, 16)
 	f.mu.Lock()
 	f.streams = append(f.streams, ch)
@@ -148,7 +166,7 @@ func (f *fakeAPIServer) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeAPIServer) closeStreams() {
+func (f *Server) closeStreams() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, ch := range f.streams {
@@ -157,7 +175,7 @@ func (f *fakeAPIServer) closeStreams() {
 	f.streams = nil
 }
 
-func (f *fakeAPIServer) create(w http.ResponseWriter, r *http.Request) {
+func (f *Server) create(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Text string `json:"text"`
 	}
@@ -171,7 +189,7 @@ func (f *fakeAPIServer) create(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.posts = append(f.posts, body.Text)
 	now := time.Now().UTC()
-	id := fakeID(now, len(f.posts))
+	id := ID(now, len(f.posts))
 	f.pending[id] = body.Text
 	switch {
 	case f.neverStore:
@@ -190,13 +208,13 @@ func (f *fakeAPIServer) create(w http.ResponseWriter, r *http.Request) {
 }
 
 // store plays the worker storing id; f.mu is held.
-func (f *fakeAPIServer) store(id string) {
+func (f *Server) store(id string) {
 	text, ok := f.pending[id]
 	if !ok {
 		return
 	}
 	delete(f.pending, id)
-	submitted, _ := time.Parse(time.RFC3339Nano, idTimeForTest(id))
+	submitted, _ := time.Parse(time.RFC3339Nano, idTime(id))
 	t := techlist.Tech{ID: id, Text: text, Priority: techlist.PriorityMedium, SubmittedAt: submitted, CreatedAt: time.Now().UTC()}
 	f.techs = append([]techlist.Tech{t}, f.techs...)
 	for _, ch := range f.streams {
@@ -207,47 +225,20 @@ func (f *fakeAPIServer) store(id string) {
 	}
 }
 
-// fakeID makes a UUIDv7-shaped id from a time and a sequence number.
-func fakeID(at time.Time, n int) string {
+// ID makes a UUIDv7-shaped id from a time and a sequence number.
+func ID(at time.Time, n int) string {
 	h := fmt.Sprintf("%012x", at.UnixMilli())
 	return fmt.Sprintf("%s-%s-7000-8000-%012d", h[:8], h[8:], n)
 }
 
-func idTimeForTest(id string) string {
+func idTime(id string) string {
 	ms, _ := strconv.ParseInt(id[0:8]+id[9:13], 16, 64)
 	return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
 }
 
-func (f *fakeAPIServer) posted() []string {
+// Posted returns the texts POSTed so far, in order.
+func (f *Server) Posted() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.posts...)
-}
-
-// startClientApp runs the built client-app against apiURL with PAGE_SIZE=10
-// and extra (pairs of name, value) and waits until /healthz answers (not
-// /readyz: the fake api-server has none). It returns the app's base URL. The
-// app binds port 0 and the port is read from its log, as in startStack; at
-// the end it gets SIGTERM and must exit 0.
-func startClientApp(t *testing.T, apiURL string, extra ...string) string {
-	t.Helper()
-	vars := map[string]string{
-		"PORT":       "0",
-		"API_URL":    apiURL,
-		"PAGE_SIZE":  "10",
-		"LOG_FORMAT": "json",
-		"LOG_LEVEL":  "debug",
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		vars[extra[i]] = extra[i+1]
-	}
-	env := []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range vars {
-		env = append(env, k+"="+v)
-	}
-	s := &Stack{procs: map[string]*proc{}}
-	t.Cleanup(func() { s.stop(t) })
-	s.ClientURL = s.start(t, "client-app", env)
-	waitReady(t, "client-app", s.ClientURL+"/healthz")
-	return s.ClientURL
 }
