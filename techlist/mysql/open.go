@@ -25,16 +25,26 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	db, err := connect(ctx, cfg.dsn(cfg.Database, false))
+	db, err := connect(ctx, cfg, cfg.Database)
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && me.Number == 1049 { // ER_BAD_DB_ERROR: unknown database
 		if err := createDatabase(ctx, cfg); err != nil {
 			return nil, err
 		}
-		db, err = connect(ctx, cfg.dsn(cfg.Database, false))
+		db, err = connect(ctx, cfg, cfg.Database)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mysql %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
+	}
+	return db, nil
+}
+
+// newPool returns a pool for database ("" for none) on the configured
+// server, with the limits every pool here has, without connecting.
+func newPool(cfg Config, database string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("mysql", cfg.dsn(database, false))
+	if err != nil {
+		return nil, err
 	}
 	maxOpen := cfg.MaxOpenConns
 	if maxOpen <= 0 {
@@ -47,8 +57,9 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 	return db, nil
 }
 
-func connect(ctx context.Context, dsn string) (*sqlx.DB, error) {
-	db, err := sqlx.Open("mysql", dsn)
+// connect returns a pool for database ("" for none) once it answers.
+func connect(ctx context.Context, cfg Config, database string) (*sqlx.DB, error) {
+	db, err := newPool(cfg, database)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +71,7 @@ func connect(ctx context.Context, dsn string) (*sqlx.DB, error) {
 }
 
 func createDatabase(ctx context.Context, cfg Config) error {
-	db, err := connect(ctx, cfg.dsn("", false))
+	db, err := connect(ctx, cfg, "")
 	if err != nil {
 		return fmt.Errorf("mysql %s:%d: %w", cfg.Host, cfg.Port, err)
 	}
@@ -186,16 +197,9 @@ func OpenReplica(cfg Config) (*sqlx.DB, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	db, err := sqlx.Open("mysql", cfg.dsn(cfg.Database, false))
+	db, err := newPool(cfg, cfg.Database)
 	if err != nil {
 		return nil, fmt.Errorf("mysql replica %s:%d: %w", cfg.Host, cfg.Port, err)
 	}
-	maxOpen := cfg.MaxOpenConns
-	if maxOpen <= 0 {
-		maxOpen = 16
-	}
-	db.SetMaxOpenConns(maxOpen)
-	db.SetMaxIdleConns(maxOpen)
-	db.SetConnMaxLifetime(30 * time.Minute)
 	return db, nil
 }

@@ -1,51 +1,25 @@
 package httpapi
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/service"
 )
 
-// requestID gives each request an id: the caller's X-Request-Id when it is
-// a sane one (so the client-app's id travels on), else a new random one.
-// It is kept where chi's middleware.GetReqID finds it, and goes into the
-// envelope so the worker logs it too.
-func requestID(next http.Handler) http.Handler {
-	// A random prefix per process and a counter: unique, and cheap enough
-	// for every request (chi's middleware.RequestID does the same).
-	b := make([]byte, 6)
-	rand.Read(b)
-	prefix := hex.EncodeToString(b) + "-"
-	var n atomic.Uint64
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !techlist.ValidRequestID(id) {
-			id = prefix + strconv.FormatUint(n.Add(1), 10)
-		}
-		ctx := context.WithValue(r.Context(), middleware.RequestIDKey, id)
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// logRequests logs one line per request and records its metrics. The
-// request id (X-Request-Id, or a new one) is echoed in the response.
+// logRequests logs one line per request (service.LogRequest) and records
+// its metrics.
 func logRequests(logger *slog.Logger, m *Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			reqID := middleware.GetReqID(r.Context())
-			w.Header().Set("X-Request-Id", reqID)
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
 			status := ww.Status()
@@ -64,10 +38,9 @@ func logRequests(logger *slog.Logger, m *Metrics) func(http.Handler) http.Handle
 			if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 				level = slog.LevelDebug
 			}
-			logger.Log(r.Context(), level, "request",
-				"method", r.Method, "path", r.URL.Path, "route", route, "status", status,
-				"bytes", ww.BytesWritten(), "duration_ms", float64(elapsed.Microseconds())/1000,
-				"request_id", reqID)
+			service.LogRequest(logger, level, r, service.Served{
+				Route: route, Status: status, Bytes: int64(ww.BytesWritten()), Elapsed: elapsed,
+			})
 		})
 	}
 }

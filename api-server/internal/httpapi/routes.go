@@ -14,7 +14,7 @@ import (
 // routes lists every route of the api-server in one place.
 func routes(cfg Config, d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestID)
+	r.Use(service.RequestIDs(""))
 	r.Use(logRequests(d.Logger, d.Metrics))
 	r.Use(recoverPanics(d.Logger))
 	r.Use(cors.Handler(cors.Options{

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/redis"
 
@@ -208,7 +207,7 @@ func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 		return techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
 	}
 	env := techlist.NewEnvelope(id, text, d.Now())
-	env.RequestID = middleware.GetReqID(ctx)
+	env.RequestID = techlist.RequestID(ctx)
 	err := d.Publisher.Publish(ctx, env)
 	// A transport error leaves it unknown whether the message got through.
 	// Sending it again is harmless (the stream appends an id once; a

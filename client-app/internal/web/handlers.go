@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -107,7 +106,8 @@ func handleIndex(logger *slog.Logger, api API, p *pages, cfg Config) http.Handle
 			page.Notice = noticeQueued
 		}
 		subs := readQueued(r)
-		status, keep := loadPage(r.Context(), logger, api, cfg, q.Get("cursor"), queued, subs, &page)
+		load := pageLoad{logger: logger, api: api, cfg: cfg, cursor: q.Get("cursor"), queued: queued, subs: subs}
+		status, keep := load.fill(r.Context(), &page)
 		if !sameSubmissions(subs, keep) {
 			writeQueued(w, r, keep)
 		}
@@ -158,7 +158,7 @@ func handleCreateTech(logger *slog.Logger, api API, p *pages, cfg Config) http.H
 		}
 		// The list is shown below the form again; its own failure shows as
 		// a banner but the status stays that of the submission.
-		_, keep := loadPage(r.Context(), logger, api, cfg, "", "", subs, &page)
+		_, keep := pageLoad{logger: logger, api: api, cfg: cfg, subs: subs}.fill(r.Context(), &page)
 		if !sameSubmissions(subs, keep) {
 			writeQueued(w, r, keep)
 		}
@@ -241,204 +241,8 @@ func submitError(ctx context.Context, logger *slog.Logger, err error, form *form
 	}
 }
 
-// loadPage reads, at the same time, one page of techs, the numbers of the
-// status strip and, on the first page, what became of this browser's
-// submissions subs (and of queued, the one just submitted). It fills page,
-// and returns the page's status and the submissions still to remember.
-func loadPage(ctx context.Context, logger *slog.Logger, api API, cfg Config, cursor, queued string, subs []submission, page *indexPage) (int, []submission) {
-	if len(cursor) > maxCursorLength || !utf8.ValidString(cursor) {
-		page.Banner = &banner{Title: "That page link is not valid", Detail: "Start again from the newest techs."}
-		return http.StatusBadRequest, subs
-	}
-	first := cursor == ""
-	remembered := subs
-	if first && techlist.ValidID(queued) && !slices.ContainsFunc(subs, func(s submission) bool { return s.ID == queued }) {
-		// The browser kept no cookie: the tech is still shown, without its text.
-		subs = append([]submission{{ID: queued}}, subs...)
-	}
-	if !first {
-		subs = nil // only the first page shows them, and nothing is forgotten
-	}
-
-	var (
-		wg      sync.WaitGroup
-		res     apiclient.ListResult
-		listErr error
-		st      apiclient.Stats
-		statErr error
-		states  = make([]apiclient.TechState, len(subs))
-		errs    = make([]error, len(subs))
-	)
-	wg.Go(func() { res, listErr = api.ListTechs(ctx, cfg.PageSize, cursor) })
-	wg.Go(func() { st, statErr = api.Stats(ctx) })
-	for i, s := range subs {
-		wg.Go(func() { states[i], errs[i] = api.Tech(ctx, s.ID) })
-	}
-	wg.Wait()
-
-	page.Stats = newStatsView(st, statErr)
-	if statErr != nil && !apiclient.IsUnreachable(statErr) {
-		logger.WarnContext(ctx, "stats", "err", statErr)
-	}
-	status := http.StatusOK
-	if listErr != nil {
-		status = listError(ctx, logger, listErr, page)
-	}
-
-	listed := map[string]bool{}
-	for _, t := range res.Page.Data {
-		listed[t.ID] = true
-	}
-	now := cfg.Now()
-	var top []techView
-	var keep []submission
-	remember := func(s submission) {
-		if s.Text != "" { // one without its text is not worth a cookie
-			keep = append(keep, s)
-		}
-	}
-	for i, s := range subs {
-		if s.ID == queued {
-			page.Notice = noticeFor(states[i], errs[i], now, cfg.QueuedTimeout, s.ID)
-		}
-		var apiErr *apiclient.APIError
-		switch {
-		case errs[i] == nil && !states[i].Pending:
-			// Stored: shown in the list, or here if the list missed it.
-			if !listed[s.ID] && listErr == nil {
-				v := storedView(states[i].Tech)
-				v.Own = true
-				top = append(top, v)
-			}
-		case errs[i] == nil:
-			top = append(top, pendingView(s.ID, s.Text, stateQueued, now, cfg.QueuedTimeout))
-			remember(s)
-		case errors.As(errs[i], &apiErr) && apiErr.Status == http.StatusNotFound:
-			if s.ID == queued {
-				top = append(top, pendingView(s.ID, s.Text, stateLost, now, cfg.QueuedTimeout))
-			}
-		default:
-			// Unknown for now (the api-server is down): still queued as far
-			// as anyone knows.
-			top = append(top, pendingView(s.ID, s.Text, stateQueued, now, cfg.QueuedTimeout))
-			remember(s)
-		}
-	}
-
-	list := listView{Loaded: listErr == nil, Cursor: cursor}
-	if listErr == nil {
-		list.Read = newLastRead(res)
-		if res.Page.NextCursor != nil {
-			list.NextCursor = *res.Page.NextCursor
-		}
-	}
-	list.Techs = append(list.Techs, top...)
-	for _, t := range res.Page.Data {
-		list.Techs = append(list.Techs, storedView(t))
-	}
-	for _, v := range list.Techs {
-		if v.State == stateStored {
-			list.Count++
-		}
-	}
-	page.List = list
-	var waiting []string
-	for _, v := range top {
-		if v.State == stateQueued || v.State == stateLate {
-			waiting = append(waiting, v.ID)
-		}
-	}
-	page.Live.EventsURL = eventsURL(first && listErr == nil, res.Page.Data, waiting)
-	if !first {
-		keep = remembered
-	}
-	return status, keep
-}
-
-// The notices about the tech just submitted; the page's script changes the
-// first into one of the others when the tech's fate is known.
-const (
-	noticeQueued = "Queued: your tech is being analysed; it appears in the list once stored."
-	noticeStored = "Stored: your tech is in the list with its priority."
-	noticeLate   = "Not stored yet: see the note beside your tech."
-	noticeLost   = "Not stored: see the note beside your tech."
-)
-
-// noticeFor is the notice about the tech id, given what the api-server
-// said of it.
-func noticeFor(st apiclient.TechState, err error, now time.Time, timeout time.Duration, id string) string {
-	var apiErr *apiclient.APIError
-	switch {
-	case err == nil && !st.Pending:
-		return noticeStored
-	case err == nil:
-		if v := pendingView(id, "", stateQueued, now, timeout); v.State == stateLate {
-			return noticeLate
-		}
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
-		return noticeLost
-	}
-	return noticeQueued
-}
-
-// eventsURL is the address of the page's event stream. On the first page
-// it asks for what was stored after the newest listed tech (and for the
-// fate of the queued ones), so nothing stored between the page's read and
-// the stream's start is missed.
-func eventsURL(first bool, listed []techlist.Tech, queued []string) string {
-	if !first {
-		return "/events"
-	}
-	q := url.Values{"after": {""}}
-	if len(listed) > 0 {
-		q.Set("after", listed[0].ID)
-	}
-	for _, id := range queued {
-		q.Add("queued", id)
-	}
-	return "/events?" + q.Encode()
-}
-
 func sameSubmissions(a, b []submission) bool {
 	return slices.Equal(a, b)
-}
-
-func listError(ctx context.Context, logger *slog.Logger, err error, page *indexPage) int {
-	if apiclient.IsUnreachable(err) {
-		logger.WarnContext(ctx, "list techs: api-server unreachable", "err", err)
-		page.Banner = &banner{
-			Title:  "The API server is unreachable",
-			Detail: "The list cannot be shown right now. Check that the api-server is running, then refresh.",
-		}
-		return http.StatusServiceUnavailable
-	}
-	apiErr, ok := errors.AsType[*apiclient.APIError](err)
-	if !ok {
-		logger.ErrorContext(ctx, "list techs", "err", err)
-		page.Banner = &banner{
-			Title:  "The API server sent an unexpected answer",
-			Detail: "The list cannot be shown right now. Try again in a moment.",
-		}
-		return http.StatusServiceUnavailable
-	}
-	switch {
-	case apiErr.Status >= 500:
-		logger.WarnContext(ctx, "list techs: api-server error", "err", err)
-		page.Banner = &banner{
-			Title:  "The API server cannot load the list right now",
-			Detail: sentence(apiErr.Message) + ". Try again in a moment.",
-		}
-		return http.StatusServiceUnavailable
-	case apiErr.Status == http.StatusTooManyRequests:
-		page.Banner = &banner{Title: "Too many requests", Detail: "Wait a moment, then refresh."}
-		return http.StatusTooManyRequests
-	default:
-		page.Banner = &banner{
-			Title:  "The list could not be loaded",
-			Detail: sentence(apiErr.Message) + ". Start again from the newest techs.",
-		}
-		return http.StatusBadRequest
-	}
 }
 
 // handleHealthz answers 200 while the process serves.

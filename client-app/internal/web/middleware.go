@@ -1,16 +1,12 @@
 package web
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
-	"sync/atomic"
 	"time"
 
-	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/service"
 )
 
 // contentSecurityPolicy allows only this origin's own files: no inline
@@ -33,10 +29,12 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status a handler wrote.
+// statusRecorder remembers the status a handler wrote, and counts the
+// bytes of the body.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
 }
 
 func (s *statusRecorder) WriteHeader(status int) {
@@ -50,30 +48,21 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
-	return s.ResponseWriter.Write(b)
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// logRequests logs one line per request (successful health probes at debug
-// level, so they do not drown the rest) and turns a panic into a 500 page.
+// logRequests logs one line per request (service.LogRequest; successful
+// health probes at debug level, so they do not drown the rest) and turns a
+// panic into a 500 page. It runs inside service.RequestIDs, whose id the
+// line names.
 func logRequests(logger *slog.Logger, p *pages, next http.Handler) http.Handler {
-	// Each request gets an id (the caller's X-Request-Id when it is a sane
-	// one): it is logged, answered in X-Request-Id, and sent on to the
-	// api-server, which puts it in the envelope for the worker's log.
-	b := make([]byte, 6)
-	rand.Read(b)
-	prefix := "client-" + hex.EncodeToString(b) + "-"
-	var n atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !techlist.ValidRequestID(id) {
-			id = prefix + strconv.FormatUint(n.Add(1), 10)
-		}
-		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(techlist.WithRequestID(r.Context(), id))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
@@ -95,14 +84,20 @@ func logRequests(logger *slog.Logger, p *pages, next http.Handler) http.Handler 
 			if status == http.StatusOK && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") {
 				level = slog.LevelDebug
 			}
-			logger.LogAttrs(r.Context(), level, "request",
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Duration("duration", time.Since(start)),
-				slog.String("request_id", id),
-			)
+			service.LogRequest(logger, level, r, service.Served{
+				Route: routeOf(r), Status: status, Bytes: rec.bytes, Elapsed: time.Since(start),
+			})
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// routeOf is the pattern of the route that served r (the mux sets it on r
+// as it routes), or "unmatched" for none or the not-found catch-all; never
+// the path a client sent.
+func routeOf(r *http.Request) string {
+	if r.Pattern == "" || r.Pattern == "/" {
+		return "unmatched"
+	}
+	return r.Pattern
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/techlist/client-app/internal/apiclient"
+	"github.com/techlist/techlist/service"
 )
 
 // API is what the pages need of the api-server; *apiclient.Client has it.
@@ -104,5 +105,9 @@ func NewServer(logger *slog.Logger, api API, cfg Config) (http.Handler, error) {
 	h = csrf.Handler(h)
 	h = securityHeaders(h)
 	h = logRequests(logger, p, h)
+	// Each request gets an id (the caller's X-Request-Id when it is a sane
+	// one): it is logged, answered in X-Request-Id, and sent on to the
+	// api-server, which puts it in the envelope for the worker's log.
+	h = service.RequestIDs("client-")(h)
 	return h, nil
 }

@@ -669,3 +669,39 @@ func TestThroughRealClient(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestLogLine checks the one log line per request: the caller's
+// X-Request-Id answered and named, and the route the mux matched.
+func TestRequestLogLine(t *testing.T) {
+	var buf syncBuffer
+	h, err := web.NewServer(slog.New(slog.NewTextHandler(&buf, nil)), &fakeAPI{}, web.Config{PageSize: pageSize})
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/about", nil)
+	req.Header.Set("X-Request-Id", "trace-42")
+	rec, _ := serve(t, h, req)
+	if got := rec.Header().Get("X-Request-Id"); got != "trace-42" {
+		t.Errorf("X-Request-Id: got %q, want trace-42", got)
+	}
+	mustContain(t, buf.String(), "msg=request", "method=GET", "path=/about", `route="GET /about"`,
+		"status=200", "bytes=", "duration_ms=", "request_id=trace-42")
+}
+
+// syncBuffer is a strings.Builder safe for the handler's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
