@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/techlist/techlist"
 )
 
 // ErrDrained is returned by ChannelConsumer.Receive once the consumer has
@@ -22,7 +24,7 @@ type backlog struct {
 	bound, low int
 
 	mu          sync.Mutex
-	items       []Delivery
+	items       []techlist.Delivery
 	outstanding int // pushed and not yet settled: waiting in items or taken by the worker
 	closed      bool
 
@@ -43,7 +45,7 @@ func signal(ch chan struct{}) {
 	}
 }
 
-func (b *backlog) push(d Delivery) {
+func (b *backlog) push(d techlist.Delivery) {
 	b.mu.Lock()
 	b.items = append(b.items, d)
 	b.outstanding++
@@ -57,12 +59,12 @@ func (b *backlog) push(d Delivery) {
 
 // take returns the oldest item, blocking until there is one, the backlog
 // is closed and empty (ErrDrained), or ctx ends.
-func (b *backlog) take(ctx context.Context) (Delivery, error) {
+func (b *backlog) take(ctx context.Context) (techlist.Delivery, error) {
 	for {
 		b.mu.Lock()
 		if len(b.items) > 0 {
 			d := b.items[0]
-			b.items[0] = Delivery{}
+			b.items[0] = techlist.Delivery{}
 			b.items = b.items[1:]
 			b.mu.Unlock()
 			signal(b.ready) // another taker may be waiting for the rest
@@ -71,11 +73,11 @@ func (b *backlog) take(ctx context.Context) (Delivery, error) {
 		closed := b.closed
 		b.mu.Unlock()
 		if closed {
-			return Delivery{}, ErrDrained
+			return techlist.Delivery{}, ErrDrained
 		}
 		select {
 		case <-ctx.Done():
-			return Delivery{}, ctx.Err()
+			return techlist.Delivery{}, ctx.Err()
 		case <-b.ready:
 		}
 	}
@@ -106,7 +108,7 @@ func (b *backlog) len() int {
 }
 
 // drop empties the backlog and returns what it held.
-func (b *backlog) drop() []Delivery {
+func (b *backlog) drop() []techlist.Delivery {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	items := b.items

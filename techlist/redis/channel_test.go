@@ -48,11 +48,11 @@ func publishN(t *testing.T, pub *redis.Publisher, first, n int) (accepted []stri
 }
 
 // take takes n messages and returns them, unsettled.
-func take(t *testing.T, c *redis.ChannelConsumer, n int) []redis.Delivery {
+func take(t *testing.T, c *redis.ChannelConsumer, n int) []techlist.Delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var ds []redis.Delivery
+	var ds []techlist.Delivery
 	for range n {
 		d, err := c.Receive(ctx)
 		if err != nil {
@@ -64,7 +64,7 @@ func take(t *testing.T, c *redis.ChannelConsumer, n int) []redis.Delivery {
 }
 
 // envelopeIDs returns the ids of the envelopes in ds.
-func envelopeIDs(t *testing.T, ds []redis.Delivery) map[string]bool {
+func envelopeIDs(t *testing.T, ds []techlist.Delivery) map[string]bool {
 	t.Helper()
 	got := map[string]bool{}
 	for _, d := range ds {

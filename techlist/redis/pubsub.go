@@ -59,16 +59,6 @@ func isCluster(rdb goredis.UniversalClient) bool {
 	return ok
 }
 
-// Delivery is one message taken off the queue. On a stream, ID is the
-// entry's id and Deliveries which attempt this is (1 + the failed attempts
-// counted; a claim or a restart is not an attempt); on pub/sub both are
-// zero values and acknowledging does nothing (the message is already gone).
-type Delivery struct {
-	Payload    []byte
-	ID         string
-	Deliveries int64
-}
-
 // Subscription receives messages from a pub/sub channel, straight from
 // its connection: for the events, which may be lost. The worker's channel
 // is read by a ChannelConsumer.
@@ -99,17 +89,17 @@ func Subscribe(ctx context.Context, rdb goredis.UniversalClient, channel string)
 //
 // When ctx ends the subscription is closed: a blocked read does not watch
 // ctx, and a worker that is stopping takes no more messages anyway.
-func (s *Subscription) Receive(ctx context.Context) (Delivery, error) {
+func (s *Subscription) Receive(ctx context.Context) (techlist.Delivery, error) {
 	stop := context.AfterFunc(ctx, func() { s.ps.Close() })
 	defer stop()
 	msg, err := s.ps.ReceiveMessage(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Delivery{}, ctx.Err()
+			return techlist.Delivery{}, ctx.Err()
 		}
-		return Delivery{}, fmt.Errorf("receive: %w", err)
+		return techlist.Delivery{}, fmt.Errorf("receive: %w", err)
 	}
-	return Delivery{Payload: []byte(msg.Payload)}, nil
+	return techlist.Delivery{Payload: []byte(msg.Payload)}, nil
 }
 
 // Close unsubscribes and closes the subscription's connection.

@@ -37,7 +37,7 @@ func envelope(t *testing.T, text string) techlist.Envelope {
 	return techlist.NewEnvelope("01890a5d-ac96-774b-bcce-"+testenv.Suffix()+"00", text, time.Now())
 }
 
-func receive(t *testing.T, c *redis.StreamConsumer) redis.Delivery {
+func receive(t *testing.T, c *redis.StreamConsumer) techlist.Delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
