@@ -2,15 +2,10 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/techlist/techlist"
 )
-
-// ErrDrained is returned by ChannelConsumer.Receive once the consumer has
-// left the channel and handed out everything it had read.
-var ErrDrained = errors.New("the subscription has ended and its buffer is empty")
 
 // backlog is the in-process buffer between the subscription's reader and
 // the worker. The reader never waits on it, so Redis never holds output
@@ -58,7 +53,7 @@ func (b *backlog) push(d techlist.Delivery) {
 }
 
 // take returns the oldest item, blocking until there is one, the backlog
-// is closed and empty (ErrDrained), or ctx ends.
+// is closed and empty (techlist.ErrDrained), or ctx ends.
 func (b *backlog) take(ctx context.Context) (techlist.Delivery, error) {
 	for {
 		b.mu.Lock()
@@ -73,7 +68,7 @@ func (b *backlog) take(ctx context.Context) (techlist.Delivery, error) {
 		closed := b.closed
 		b.mu.Unlock()
 		if closed {
-			return techlist.Delivery{}, ErrDrained
+			return techlist.Delivery{}, techlist.ErrDrained
 		}
 		select {
 		case <-ctx.Done():

@@ -44,8 +44,8 @@ type ChannelConfig struct {
 // unless another worker is live), UNSUBSCRIBE, and read on until Redis
 // confirms: everything published before is delivered and kept. It leaves
 // when its backlog reaches Buffer (and joins again when half is taken) and
-// when Stop is called (and then for good: Receive returns ErrDrained once
-// the backlog is empty).
+// when Stop is called (and then for good: Receive returns
+// techlist.ErrDrained once the backlog is empty).
 type ChannelConsumer struct {
 	rdb      goredis.UniversalClient
 	cfg      ChannelConfig
@@ -95,7 +95,7 @@ func NewChannelConsumer(ctx context.Context, rdb goredis.UniversalClient, cfg Ch
 
 // Receive takes the oldest message read, blocking until there is one or
 // ctx ends. After Stop, once the subscription has ended and every message
-// read was taken, it returns ErrDrained.
+// read was taken, it returns techlist.ErrDrained.
 func (c *ChannelConsumer) Receive(ctx context.Context) (techlist.Delivery, error) {
 	return c.queue.take(ctx)
 }

@@ -36,7 +36,7 @@ func publishN(t *testing.T, pub *redis.Publisher, first, n int) (accepted []stri
 	for i := first; len(accepted) < n; i++ {
 		id := fmt.Sprintf("01890a5d-ac96-774b-bcce-%012d", i)
 		err := pub.Publish(context.Background(), techlist.NewEnvelope(id, "Go", time.Now()))
-		if errors.Is(err, redis.ErrNoSubscribers) {
+		if errors.Is(err, techlist.ErrNoSubscribers) {
 			return accepted, true
 		}
 		if err != nil {
@@ -204,10 +204,10 @@ func checkStopKeepsWhatWasAccepted(t *testing.T, rdb goredis.UniversalClient, ch
 			id := fmt.Sprintf("01890a5d-ac96-774b-bcce-%012d", i)
 			err := pub.Publish(context.Background(), techlist.NewEnvelope(id, "Go", time.Now()))
 			switch {
-			case errors.Is(err, redis.ErrNoSubscribers) && refused && i > 200:
+			case errors.Is(err, techlist.ErrNoSubscribers) && refused && i > 200:
 				done <- r
 				return
-			case errors.Is(err, redis.ErrNoSubscribers):
+			case errors.Is(err, techlist.ErrNoSubscribers):
 				refused = true
 			case err != nil:
 				t.Errorf("publish: %v", err)
@@ -230,7 +230,7 @@ func checkStopKeepsWhatWasAccepted(t *testing.T, rdb goredis.UniversalClient, ch
 	sameIDs(t, "after Stop", got, r.accepted)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if d, err := c.Receive(ctx); !errors.Is(err, redis.ErrDrained) {
+	if d, err := c.Receive(ctx); !errors.Is(err, techlist.ErrDrained) {
 		t.Errorf("Receive after everything was taken: got %q, %v; want ErrDrained", d.Payload, err)
 	}
 	if n, err := rdb.Exists(ctx, redis.WorkersKey(channel)).Result(); err != nil || n != 0 {

@@ -3,17 +3,11 @@ package redis
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist"
 )
-
-// ErrNoSubscribers is returned by Publish when no worker was subscribed to
-// receive the message: pub/sub keeps nothing, so the message is gone and
-// the submission must not be claimed as accepted.
-var ErrNoSubscribers = errors.New("no worker is subscribed to the channel")
 
 // Publisher puts envelopes on a pub/sub channel.
 type Publisher struct {
@@ -26,9 +20,9 @@ func NewPublisher(rdb goredis.UniversalClient, channel string) *Publisher {
 	return &Publisher{rdb: rdb, channel: channel}
 }
 
-// Publish sends env, and returns ErrNoSubscribers when no worker was there
-// to receive it: no live lease in the register of workers (see Presence),
-// or no exact subscriber on the channel. Both are checked and the message
+// Publish sends env, and returns techlist.ErrNoSubscribers when no worker
+// was there to receive it: no live lease in the register of workers (see
+// Presence), or no exact subscriber on the channel. Both are checked and the message
 // published in one script, so nothing changes between the check and the
 // PUBLISH.
 func (p *Publisher) Publish(ctx context.Context, env techlist.Envelope) error {
@@ -45,7 +39,7 @@ func (p *Publisher) Publish(ctx context.Context, env techlist.Envelope) error {
 		return fmt.Errorf("publish to %s: %w", p.channel, err)
 	}
 	if n == 0 {
-		return ErrNoSubscribers
+		return techlist.ErrNoSubscribers
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ func TestPublishWithoutSubscriberIsRefused(t *testing.T) {
 	rdb, names := testenv.Redis(t)
 	pub := redis.NewPublisher(rdb, names.Channel)
 	env := techlist.NewEnvelope("01890a5d-ac96-774b-bcce-b302099a8057", "Go", time.Now())
-	if err := pub.Publish(context.Background(), env); !errors.Is(err, redis.ErrNoSubscribers) {
+	if err := pub.Publish(context.Background(), env); !errors.Is(err, techlist.ErrNoSubscribers) {
 		t.Errorf("got %v, want ErrNoSubscribers", err)
 	}
 }

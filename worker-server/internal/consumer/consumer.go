@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/techlist/techlist"
-	"github.com/techlist/techlist/redis"
 )
 
 // Source hands out messages one at a time and is told what became of
@@ -32,7 +31,7 @@ type Source interface {
 // Drainer is a Source whose messages exist nowhere else once it has read
 // them (pub/sub). When Run's context ends the consumer calls Stop, which
 // leaves the queue, and goes on receiving, within DrainTimeout, until
-// Receive returns redis.ErrDrained: everything it had read is stored.
+// Receive returns techlist.ErrDrained: everything it had read is stored.
 type Drainer interface {
 	Source
 	Stop()
@@ -126,7 +125,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for recvCtx.Err() == nil {
 		d, err := c.src.Receive(recvCtx)
 		if err != nil {
-			if recvCtx.Err() != nil || errors.Is(err, redis.ErrDrained) {
+			if recvCtx.Err() != nil || errors.Is(err, techlist.ErrDrained) {
 				break
 			}
 			wait := backoff.next()

@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/techlist/techlist"
-	"github.com/techlist/techlist/redis"
 )
 
 // drainingSource is a Drainer over a list of messages that only arrive
@@ -36,7 +35,7 @@ func (s *drainingSource) Receive(ctx context.Context) (techlist.Delivery, error)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.pending) == 0 {
-		return techlist.Delivery{}, redis.ErrDrained
+		return techlist.Delivery{}, techlist.ErrDrained
 	}
 	p := s.pending[0]
 	s.pending = s.pending[1:]
