@@ -11,18 +11,6 @@ import (
 // on: REDIS_CHANNEL followed by ":events".
 func EventsChannel(channel string) string { return channel + ":events" }
 
-// BadEventError reports a message on the events channel that is not a
-// well-formed tech.created event. The subscription is still good: a caller
-// skips the message and receives the next.
-type BadEventError struct {
-	Payload []byte
-	Err     error
-}
-
-func (e *BadEventError) Error() string { return "bad event: " + e.Err.Error() }
-
-func (e *BadEventError) Unwrap() error { return e.Err }
-
 // EventSubscription receives the events the worker publishes after each
 // commit. Pub/sub keeps nothing: events published while no subscription
 // is connected are not received.
@@ -42,8 +30,8 @@ func SubscribeEvents(ctx context.Context, rdb goredis.UniversalClient, channel s
 }
 
 // Receive blocks until an event arrives or ctx ends. A message that is not
-// a valid tech.created event gives a *BadEventError; a connection error is
-// returned as it is, and the next call reconnects.
+// a valid tech.created event gives a *techlist.BadEventError; a connection
+// error is returned as it is, and the next call reconnects.
 func (s *EventSubscription) Receive(ctx context.Context) (techlist.Event, error) {
 	d, err := s.sub.Receive(ctx)
 	if err != nil {
@@ -51,7 +39,7 @@ func (s *EventSubscription) Receive(ctx context.Context) (techlist.Event, error)
 	}
 	ev, err := techlist.DecodeEvent(d.Payload)
 	if err != nil {
-		return techlist.Event{}, &BadEventError{Payload: d.Payload, Err: err}
+		return techlist.Event{}, &techlist.BadEventError{Payload: d.Payload, Err: err}
 	}
 	return ev, nil
 }

@@ -42,7 +42,7 @@ func TestSubscribeEventsRoundTrip(t *testing.T) {
 	}
 
 	_, err = sub.Receive(ctx)
-	if bad, ok := errors.AsType[*redis.BadEventError](err); !ok {
+	if bad, ok := errors.AsType[*techlist.BadEventError](err); !ok {
 		t.Fatalf("malformed event: got %v, want a *BadEventError", err)
 	} else if string(bad.Payload) != `{"type":"tech.created","tech":{"id":"nope"}}` {
 		t.Errorf("bad payload: got %q", bad.Payload)
