@@ -67,3 +67,12 @@ func Ping(ctx context.Context, rdb goredis.UniversalClient) error {
 	}
 	return nil
 }
+
+// isCluster reports whether rdb talks to a Redis Cluster. There the work
+// channel uses sharded pub/sub (SPUBLISH, SSUBSCRIBE, Redis 7): a plain
+// PUBLISH counts only the receivers on the node it reached, so "nobody
+// received it" could not be told apart from "received on another node".
+func isCluster(rdb goredis.UniversalClient) bool {
+	_, ok := rdb.(*goredis.ClusterClient)
+	return ok
+}
