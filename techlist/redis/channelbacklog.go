@@ -7,14 +7,14 @@ import (
 	"github.com/techlist/techlist"
 )
 
-// backlog is the in-process buffer between the subscription's reader and
-// the worker. The reader never waits on it, so Redis never holds output
-// for the worker. It also counts what the worker has taken and not yet
-// settled (stored, failed or rejected): a message read exists nowhere
-// else until it is stored, so the bound is on both together. bound is
-// where the consumer leaves the channel, and low where it joins again. A
-// push past bound is kept: what Redis sends before it confirms an
-// unsubscribe was accepted by the api-server already.
+// backlog is the ChannelConsumer's in-process buffer between the
+// subscription's reader and the worker. The reader never waits on it, so
+// Redis never holds output for the worker. It also counts what the worker
+// has taken and not yet settled (stored, failed or rejected): a message
+// read exists nowhere else until it is stored, so the bound is on both
+// together. bound is where the consumer leaves the channel, and low where
+// it joins again. A push past bound is kept: what Redis sends before it
+// confirms an unsubscribe was accepted by the api-server already.
 type backlog struct {
 	bound, low int
 
