@@ -11,6 +11,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/redis"
 )
 
@@ -37,7 +38,7 @@ func (b *bench) endToEnd(ctx context.Context) ([]Row, error) {
 				if recvCtx.Err() != nil {
 					return
 				}
-				var bad *redis.BadEventError
+				var bad *techlist.BadEventError
 				if !errors.As(err, &bad) {
 					time.Sleep(10 * time.Millisecond) // the next Receive reconnects
 				}

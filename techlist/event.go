@@ -15,6 +15,18 @@ type Event struct {
 // EventTechCreated is the type of the event announcing a committed tech.
 const EventTechCreated = "tech.created"
 
+// BadEventError reports a message on the events channel that is not a
+// well-formed tech.created event. The subscription is still good: a caller
+// skips the message and receives the next.
+type BadEventError struct {
+	Payload []byte
+	Err     error
+}
+
+func (e *BadEventError) Error() string { return "bad event: " + e.Err.Error() }
+
+func (e *BadEventError) Unwrap() error { return e.Err }
+
 // DecodeEvent decodes and checks one tech.created event: a known type, a
 // valid id, valid text, a known priority and a commit time. Whoever reads
 // the events channel (the api-server) or the event stream (the client-app)

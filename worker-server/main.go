@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/metrics"
 	"github.com/techlist/techlist/mysql"
@@ -227,7 +228,7 @@ func replayDeadLetters(ctx context.Context, rdb goredis.UniversalClient, cfg set
 	pub := redis.NewStreamPublisher(rdb, cfg.channel, cfg.replay.streamMaxLen, redis.MarkerTTL(cfg.replay.publishRetry))
 	n, err := pub.ReplayDeadLetters(ctx)
 	fmt.Fprintf(stdout, "replayed %d dead letters from %s to %s\n", n, redis.DeadStream(cfg.channel), cfg.channel)
-	if errors.Is(err, redis.ErrQueueFull) {
+	if errors.Is(err, techlist.ErrQueueFull) {
 		left, _ := rdb.XLen(ctx, redis.DeadStream(cfg.channel)).Result()
 		return fmt.Errorf("stopped: the stream %s holds STREAM_MAX_LEN (%d) entries; %d dead letters left in %s, replay again once the workers have caught up",
 			cfg.channel, cfg.replay.streamMaxLen, left, redis.DeadStream(cfg.channel))

@@ -54,8 +54,7 @@ func NewCache(rdb goredis.UniversalClient, prefix string, ttl time.Duration) *Ca
 // taken as 1.
 func (c *Cache) SetMaxPages(n int) { c.maxPages = max(n, 1) }
 
-func (c *Cache) techKey(id string) string    { return c.prefix + ":tech:" + id }
-func (c *Cache) pendingKey(id string) string { return c.prefix + ":pending:" + id }
+func (c *Cache) techKey(id string) string { return c.prefix + ":tech:" + id }
 
 // Page returns the cached bytes of the list page named field, or nil on a
 // miss, and the generation to hand to SetPage after a miss.
@@ -124,48 +123,6 @@ func (c *Cache) Tech(ctx context.Context, id string) ([]byte, error) {
 func (c *Cache) SetTech(ctx context.Context, id string, val []byte) error {
 	if err := c.rdb.Set(ctx, c.techKey(id), val, c.ttl).Err(); err != nil {
 		return fmt.Errorf("fill cache tech %s: %w", id, err)
-	}
-	return nil
-}
-
-// MarkPending records that id was accepted and is on its way to MySQL, for
-// ttl at most; the worker clears it when the row is committed.
-func (c *Cache) MarkPending(ctx context.Context, id string, ttl time.Duration) error {
-	if err := c.markPending(ctx, c.rdb, id, ttl).Err(); err != nil {
-		return fmt.Errorf("mark %s pending: %w", id, err)
-	}
-	return nil
-}
-
-// markPending queues the mark's command on cmd: the client, or a pipeline
-// that sends it with others (see PendingIndex.MarkPending).
-func (c *Cache) markPending(ctx context.Context, cmd goredis.Cmdable, id string, ttl time.Duration) *goredis.StatusCmd {
-	return cmd.Set(ctx, c.pendingKey(id), "1", ttl)
-}
-
-// Pending reports whether id was accepted and not stored yet.
-func (c *Cache) Pending(ctx context.Context, id string) (bool, error) {
-	n, err := c.rdb.Exists(ctx, c.pendingKey(id)).Result()
-	if err != nil {
-		return false, fmt.Errorf("check %s pending: %w", id, err)
-	}
-	return n == 1, nil
-}
-
-// ClearPending forgets the pending marks of ids.
-func (c *Cache) ClearPending(ctx context.Context, ids ...string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	// One DEL per key: in a cluster the keys live in different slots.
-	_, err := c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for _, id := range ids {
-			p.Del(ctx, c.pendingKey(id))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("clear pending marks: %w", err)
 	}
 	return nil
 }

@@ -68,7 +68,7 @@ func TestCacheStaleFillIsRefused(t *testing.T) {
 	}
 }
 
-func TestCacheTechAndPending(t *testing.T) {
+func TestCacheTech(t *testing.T) {
 	t.Parallel()
 	rdb, names := testenv.Redis(t)
 	cache := redis.NewCache(rdb, names.Prefix, time.Minute)
@@ -83,21 +83,6 @@ func TestCacheTechAndPending(t *testing.T) {
 	}
 	if b, err := cache.Tech(ctx, id); err != nil || string(b) != `{"id":"x"}` {
 		t.Fatalf("Tech hit: got %q, %v", b, err)
-	}
-	if p, err := cache.Pending(ctx, id); err != nil || p {
-		t.Fatalf("Pending before mark: got %v, %v", p, err)
-	}
-	if err := cache.MarkPending(ctx, id, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if p, err := cache.Pending(ctx, id); err != nil || !p {
-		t.Fatalf("Pending after mark: got %v, %v", p, err)
-	}
-	if err := cache.ClearPending(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if p, err := cache.Pending(ctx, id); err != nil || p {
-		t.Fatalf("Pending after clear: got %v, %v", p, err)
 	}
 }
 

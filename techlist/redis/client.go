@@ -1,6 +1,17 @@
-// Package redis holds the Redis side of the architecture: the client, the
-// cache the api-server reads through and the worker invalidates, and the
-// channel that carries envelopes from the api-server to the worker.
+// Package redis holds the Redis side of the architecture: the client
+// (NewClient); the cache the api-server reads through and the worker
+// invalidates (Cache), with the marks of accepted techs not yet stored and
+// their count (PendingIndex); the Idempotency-Key records (Idempotency);
+// the two queues that carry envelopes from the api-server to the worker,
+// the pub/sub channel (Publisher, ChannelConsumer, Presence) and the stream
+// (StreamPublisher, StreamConsumer, the dead letters); and the tech.created
+// events (EventPublisher, SubscribeEvents). Each file is named after the
+// concern it holds.
+//
+// What it hands to the code above it and the errors it reports
+// (techlist.Delivery, techlist.ErrNoSubscribers, techlist.ErrQueueFull,
+// techlist.ErrDrained, techlist.BadEventError) are declared in package
+// techlist, so that code need not import this one for them.
 package redis
 
 import (
@@ -66,4 +77,13 @@ func Ping(ctx context.Context, rdb goredis.UniversalClient) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
+}
+
+// isCluster reports whether rdb talks to a Redis Cluster. There the work
+// channel uses sharded pub/sub (SPUBLISH, SSUBSCRIBE, Redis 7): a plain
+// PUBLISH counts only the receivers on the node it reached, so "nobody
+// received it" could not be told apart from "received on another node".
+func isCluster(rdb goredis.UniversalClient) bool {
+	_, ok := rdb.(*goredis.ClusterClient)
+	return ok
 }

@@ -25,7 +25,7 @@ func TestAdaptersOnRedisCluster(t *testing.T) {
 
 	pub := redis.NewPublisher(rdb, channel)
 	env := techlist.NewEnvelope("01890a5d-ac96-774b-bcce-b302099a8057", "Go", time.Now())
-	if err := pub.Publish(ctx, env); !errors.Is(err, redis.ErrNoSubscribers) {
+	if err := pub.Publish(ctx, env); !errors.Is(err, techlist.ErrNoSubscribers) {
 		t.Fatalf("publish without subscriber: got %v, want ErrNoSubscribers", err)
 	}
 	sub, err := redis.NewChannelConsumer(ctx, rdb, redis.ChannelConfig{Channel: channel, Worker: "w", Buffer: 10})

@@ -45,9 +45,9 @@ func ListDeadLetters(ctx context.Context, rdb goredis.UniversalClient, stream st
 // it starts to the stream again, through the same bounded, append-once
 // step as Publish, deleting each from the dead-letter stream once
 // appended, and returns how many were replayed. When the stream reaches
-// its bound it stops with ErrQueueFull, leaving the rest dead. Letters
-// that arrive meanwhile (a replayed envelope that fails again, say) are
-// left for the next call, so a letter that can never succeed does not
+// its bound it stops with techlist.ErrQueueFull, leaving the rest dead.
+// Letters that arrive meanwhile (a replayed envelope that fails again, say)
+// are left for the next call, so a letter that can never succeed does not
 // loop.
 func (p *StreamPublisher) ReplayDeadLetters(ctx context.Context) (int, error) {
 	dead := DeadStream(p.stream)

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist"
@@ -11,17 +13,88 @@ import (
 // on: REDIS_CHANNEL followed by ":events".
 func EventsChannel(channel string) string { return channel + ":events" }
 
-// BadEventError reports a message on the events channel that is not a
-// well-formed tech.created event. The subscription is still good: a caller
-// skips the message and receives the next.
-type BadEventError struct {
-	Payload []byte
-	Err     error
+// EventPublisher announces committed techs on the events channel.
+type EventPublisher struct {
+	rdb     goredis.UniversalClient
+	channel string
 }
 
-func (e *BadEventError) Error() string { return "bad event: " + e.Err.Error() }
+// NewEventPublisher returns an EventPublisher for channel (REDIS_CHANNEL
+// followed by ":events").
+func NewEventPublisher(rdb goredis.UniversalClient, channel string) *EventPublisher {
+	return &EventPublisher{rdb: rdb, channel: channel}
+}
 
-func (e *BadEventError) Unwrap() error { return e.Err }
+// PublishCreated publishes one tech.created event per tech, in one round trip.
+func (e *EventPublisher) PublishCreated(ctx context.Context, techs []techlist.Tech) error {
+	if len(techs) == 0 {
+		return nil
+	}
+	_, err := e.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, t := range techs {
+			b, err := json.Marshal(techlist.Event{Type: techlist.EventTechCreated, Tech: t})
+			if err != nil {
+				return fmt.Errorf("encode event: %w", err)
+			}
+			if isCluster(e.rdb) {
+				p.SPublish(ctx, e.channel, b) // as SubscribeEvents subscribes, sharded
+			} else {
+				p.Publish(ctx, e.channel, b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("publish %d events to %s: %w", len(techs), e.channel, err)
+	}
+	return nil
+}
+
+// Subscription receives messages from a pub/sub channel, straight from
+// its connection: for the events, which may be lost. The worker's channel
+// is read by a ChannelConsumer.
+type Subscription struct {
+	ps *goredis.PubSub
+}
+
+// Subscribe subscribes to channel (sharded on a cluster) and waits until
+// Redis confirms, so that when it returns, messages published from then on
+// are received.
+// The caller closes the subscription.
+func Subscribe(ctx context.Context, rdb goredis.UniversalClient, channel string) (*Subscription, error) {
+	var ps *goredis.PubSub
+	if isCluster(rdb) {
+		ps = rdb.SSubscribe(ctx, channel)
+	} else {
+		ps = rdb.Subscribe(ctx, channel)
+	}
+	if _, err := ps.Receive(ctx); err != nil {
+		ps.Close()
+		return nil, fmt.Errorf("subscribe to %s: %w", channel, err)
+	}
+	return &Subscription{ps: ps}, nil
+}
+
+// Receive blocks until a message arrives or ctx ends. After a connection
+// error it returns the error; the next call reconnects and subscribes again.
+//
+// When ctx ends the subscription is closed: a blocked read does not watch
+// ctx, and a worker that is stopping takes no more messages anyway.
+func (s *Subscription) Receive(ctx context.Context) (techlist.Delivery, error) {
+	stop := context.AfterFunc(ctx, func() { s.ps.Close() })
+	defer stop()
+	msg, err := s.ps.ReceiveMessage(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return techlist.Delivery{}, ctx.Err()
+		}
+		return techlist.Delivery{}, fmt.Errorf("receive: %w", err)
+	}
+	return techlist.Delivery{Payload: []byte(msg.Payload)}, nil
+}
+
+// Close unsubscribes and closes the subscription's connection.
+func (s *Subscription) Close() error { return s.ps.Close() }
 
 // EventSubscription receives the events the worker publishes after each
 // commit. Pub/sub keeps nothing: events published while no subscription
@@ -42,8 +115,8 @@ func SubscribeEvents(ctx context.Context, rdb goredis.UniversalClient, channel s
 }
 
 // Receive blocks until an event arrives or ctx ends. A message that is not
-// a valid tech.created event gives a *BadEventError; a connection error is
-// returned as it is, and the next call reconnects.
+// a valid tech.created event gives a *techlist.BadEventError; a connection
+// error is returned as it is, and the next call reconnects.
 func (s *EventSubscription) Receive(ctx context.Context) (techlist.Event, error) {
 	d, err := s.sub.Receive(ctx)
 	if err != nil {
@@ -51,7 +124,7 @@ func (s *EventSubscription) Receive(ctx context.Context) (techlist.Event, error)
 	}
 	ev, err := techlist.DecodeEvent(d.Payload)
 	if err != nil {
-		return techlist.Event{}, &BadEventError{Payload: d.Payload, Err: err}
+		return techlist.Event{}, &techlist.BadEventError{Payload: d.Payload, Err: err}
 	}
 	return ev, nil
 }

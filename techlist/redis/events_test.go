@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func TestSubscribeEventsRoundTrip(t *testing.T) {
 	}
 
 	_, err = sub.Receive(ctx)
-	if bad, ok := errors.AsType[*redis.BadEventError](err); !ok {
+	if bad, ok := errors.AsType[*techlist.BadEventError](err); !ok {
 		t.Fatalf("malformed event: got %v, want a *BadEventError", err)
 	} else if string(bad.Payload) != `{"type":"tech.created","tech":{"id":"nope"}}` {
 		t.Errorf("bad payload: got %q", bad.Payload)
@@ -61,5 +62,57 @@ func TestSubscribeEventsRoundTrip(t *testing.T) {
 	time.AfterFunc(50*time.Millisecond, cancelShort)
 	if _, err := sub.Receive(short); !errors.Is(err, context.Canceled) {
 		t.Errorf("Receive after its context ended: got %v, want context.Canceled", err)
+	}
+}
+
+func TestEventsArePublished(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ps := rdb.Subscribe(ctx, names.Channel+":events")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tech := techlist.Tech{ID: "01890a5d-ac96-774b-bcce-b302099a8057", Text: "Go", Priority: techlist.PriorityHigh, CreatedAt: time.Now().UTC(), SubmittedAt: time.Now().UTC()}
+	if err := redis.NewEventPublisher(rdb, names.Channel+":events").PublishCreated(ctx, []techlist.Tech{tech}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := ps.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev techlist.Event
+	if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != "tech.created" || ev.Tech.ID != tech.ID || ev.Tech.Priority != techlist.PriorityHigh {
+		t.Errorf("got %+v, want a tech.created event for %s", ev, tech.ID)
+	}
+}
+
+func TestReceiveReturnsWhenContextEnds(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	sub, err := redis.Subscribe(context.Background(), rdb, names.Channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := sub.Receive(ctx)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Receive still blocked 10s after its context ended")
 	}
 }

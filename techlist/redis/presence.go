@@ -17,8 +17,8 @@ import (
 // milliseconds of Redis' own clock). It holds the lease only while Redis
 // has confirmed its subscription, renews it about every second while its
 // subscription connection answers, and removes it before it unsubscribes.
-// The publish script refuses a message unless a lease is live and the
-// channel has an exact subscriber.
+// The publish script (publishToWorker, run by Publisher.Publish) refuses a
+// message unless a lease is live and the channel has an exact subscriber.
 
 // WorkersKey returns the key of channel's register of live workers. It
 // shares the channel's cluster slot (a sharded channel is placed by the
@@ -54,22 +54,6 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], lease)
 return 1
-`)
-
-// publishToWorker publishes ARGV[2] on channel ARGV[1] only when a worker's
-// lease in KEYS[1] is live and the channel has an exact subscriber
-// (pattern subscribers are not counted by NUMSUB); it returns how many
-// received it, 0 when it was not published. ARGV[3] is "1" on a cluster,
-// where the channel is sharded.
-var publishToWorker = goredis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) == 0 then return 0 end
-local sharded = ARGV[3] == '1'
-local numsub = redis.call('PUBSUB', sharded and 'SHARDNUMSUB' or 'NUMSUB', ARGV[1])
-if tonumber(numsub[2]) == 0 then return 0 end
-return redis.call(sharded and 'SPUBLISH' or 'PUBLISH', ARGV[1], ARGV[2])
 `)
 
 // Presence is one worker's lease in a channel's register of live workers.

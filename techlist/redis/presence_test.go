@@ -55,13 +55,13 @@ func checkPublishNeedsWorker(t *testing.T, rdb goredis.UniversalClient, channel 
 		}
 	}
 
-	publish("nobody at all", redis.ErrNoSubscribers)
+	publish("nobody at all", techlist.ErrNoSubscribers)
 	if !isClusterClient(rdb) { // a pattern subscriber never receives a sharded message
 		rawSubscribe(t, rdb, true, channel[:len(channel)-2]+"*")
-		publish("a pattern subscriber only", redis.ErrNoSubscribers)
+		publish("a pattern subscriber only", techlist.ErrNoSubscribers)
 	}
 	stray := rawSubscribe(t, rdb, false, channel)
-	publish("a stray SUBSCRIBE only", redis.ErrNoSubscribers)
+	publish("a stray SUBSCRIBE only", techlist.ErrNoSubscribers)
 
 	short := redis.NewPresence(rdb, channel, "gone-worker", 100*time.Millisecond)
 	if err := short.Renew(ctx); err != nil {
@@ -69,7 +69,7 @@ func checkPublishNeedsWorker(t *testing.T, rdb goredis.UniversalClient, channel 
 	}
 	publish("a stray subscriber and a live lease", nil) // the window: see the notes
 	time.Sleep(200 * time.Millisecond)
-	publish("a stray subscriber and an expired lease", redis.ErrNoSubscribers)
+	publish("a stray subscriber and an expired lease", techlist.ErrNoSubscribers)
 
 	worker := redis.NewPresence(rdb, channel, "worker-1", time.Minute)
 	if err := worker.Renew(ctx); err != nil {
@@ -93,13 +93,13 @@ func checkPublishNeedsWorker(t *testing.T, rdb goredis.UniversalClient, channel 
 			break
 		}
 	}
-	publish("a live lease and no subscriber", redis.ErrNoSubscribers)
+	publish("a live lease and no subscriber", techlist.ErrNoSubscribers)
 	rawSubscribe(t, rdb, false, channel)
 	publish("a live lease and a subscriber", nil)
 	if err := worker.Withdraw(ctx); err != nil {
 		t.Fatal(err)
 	}
-	publish("a withdrawn lease and a subscriber", redis.ErrNoSubscribers)
+	publish("a withdrawn lease and a subscriber", techlist.ErrNoSubscribers)
 	if n, err := rdb.Exists(ctx, redis.WorkersKey(channel)).Result(); err != nil || n != 0 {
 		t.Errorf("the register of workers after the last withdrawal: EXISTS got %d, %v; want 0 (nothing left behind)", n, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
 )
 
 // StreamConfig configures a StreamConsumer.
@@ -55,7 +56,7 @@ type StreamConsumer struct {
 	rdb       goredis.UniversalClient
 	cfg       StreamConfig
 	logger    *slog.Logger
-	buf       []Delivery // read or claimed, not handed out yet (Receive's own)
+	buf       []techlist.Delivery // read or claimed, not handed out yet (Receive's own)
 	nextClaim time.Time
 	dead      atomic.Int64
 
@@ -111,7 +112,7 @@ func (s *StreamConsumer) DeadLettered() int64 { return s.dead.Load() }
 // Receive returns the next entry: one claimed from a dead consumer, or a
 // new one. It blocks until there is one or ctx ends. Deliveries is the
 // attempt this is: one more than the failed attempts counted so far.
-func (s *StreamConsumer) Receive(ctx context.Context) (Delivery, error) {
+func (s *StreamConsumer) Receive(ctx context.Context) (techlist.Delivery, error) {
 	for {
 		for len(s.buf) > 0 {
 			d := s.buf[0]
@@ -121,19 +122,19 @@ func (s *StreamConsumer) Receive(ctx context.Context) (Delivery, error) {
 			}
 		}
 		if err := ctx.Err(); err != nil {
-			return Delivery{}, err
+			return techlist.Delivery{}, err
 		}
 		if now := time.Now(); !now.Before(s.nextClaim) {
 			s.nextClaim = now.Add(max(s.cfg.ClaimIdle/2, 100*time.Millisecond))
 			if err := s.claim(ctx); err != nil {
-				return Delivery{}, err
+				return techlist.Delivery{}, err
 			}
 			if len(s.buf) > 0 {
 				continue
 			}
 		}
 		if err := s.read(ctx); err != nil {
-			return Delivery{}, err
+			return techlist.Delivery{}, err
 		}
 	}
 }
@@ -171,9 +172,9 @@ func (s *StreamConsumer) read(ctx context.Context) error {
 	return nil
 }
 
-func delivery(m goredis.XMessage, attempt int64) Delivery {
+func delivery(m goredis.XMessage, attempt int64) techlist.Delivery {
 	payload, _ := m.Values[payloadField].(string)
-	return Delivery{Payload: []byte(payload), ID: m.ID, Deliveries: attempt}
+	return techlist.Delivery{Payload: []byte(payload), ID: m.ID, Deliveries: attempt}
 }
 
 func (s *StreamConsumer) hold(id string) {
@@ -332,7 +333,7 @@ func (s *StreamConsumer) takeClaimed(ctx context.Context, msgs []goredis.XMessag
 
 // Ack acknowledges entries whose rows are committed, and deletes them, in
 // one round trip.
-func (s *StreamConsumer) Ack(ctx context.Context, ds ...Delivery) error {
+func (s *StreamConsumer) Ack(ctx context.Context, ds ...techlist.Delivery) error {
 	ids := make([]string, 0, len(ds))
 	for _, d := range ds {
 		if d.ID != "" {
@@ -359,7 +360,7 @@ func (s *StreamConsumer) Ack(ctx context.Context, ds ...Delivery) error {
 // Fail counts a failed attempt of an entry and records why. The entry
 // stays pending and is delivered again after ClaimIdle; at MaxDeliveries
 // failed attempts it goes to the dead-letter stream with this error.
-func (s *StreamConsumer) Fail(ctx context.Context, d Delivery, reason error) error {
+func (s *StreamConsumer) Fail(ctx context.Context, d techlist.Delivery, reason error) error {
 	if d.ID == "" {
 		return nil
 	}
@@ -381,14 +382,14 @@ func (s *StreamConsumer) Fail(ctx context.Context, d Delivery, reason error) err
 
 // Reject moves an entry to the dead-letter stream with reason, and
 // acknowledges it: it will never be stored.
-func (s *StreamConsumer) Reject(ctx context.Context, d Delivery, reason error) error {
+func (s *StreamConsumer) Reject(ctx context.Context, d techlist.Delivery, reason error) error {
 	if d.ID == "" {
 		return nil
 	}
 	return s.deadLetter(ctx, d, reason, d.Deliveries)
 }
 
-func (s *StreamConsumer) deadLetter(ctx context.Context, d Delivery, reason error, attempts int64) error {
+func (s *StreamConsumer) deadLetter(ctx context.Context, d techlist.Delivery, reason error, attempts int64) error {
 	err := s.rdb.XAdd(ctx, &goredis.XAddArgs{
 		Stream: DeadStream(s.cfg.Stream),
 		Values: []any{payloadField, string(d.Payload), "entry", d.ID, "error", reason.Error(),

@@ -37,7 +37,7 @@ func envelope(t *testing.T, text string) techlist.Envelope {
 	return techlist.NewEnvelope("01890a5d-ac96-774b-bcce-"+testenv.Suffix()+"00", text, time.Now())
 }
 
-func receive(t *testing.T, c *redis.StreamConsumer) redis.Delivery {
+func receive(t *testing.T, c *redis.StreamConsumer) techlist.Delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -92,7 +92,7 @@ func TestStreamPublishRefusesWhenFull(t *testing.T) {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 	}
-	if err := pub.Publish(ctx, envelope(t, "Go")); !errors.Is(err, redis.ErrQueueFull) {
+	if err := pub.Publish(ctx, envelope(t, "Go")); !errors.Is(err, techlist.ErrQueueFull) {
 		t.Errorf("third publish to a stream of 2: got %v, want ErrQueueFull", err)
 	}
 	if n, _ := rdb.XLen(ctx, streamName(names)).Result(); n != 2 {
@@ -406,7 +406,7 @@ func TestReplayStopsAtStreamMaxLen(t *testing.T) {
 		deadLetterOf(t, rdb, stream, string(b))
 	}
 	n, err := pub.ReplayDeadLetters(ctx)
-	if n != 0 || !errors.Is(err, redis.ErrQueueFull) {
+	if n != 0 || !errors.Is(err, techlist.ErrQueueFull) {
 		t.Errorf("replay into a full stream: got %d, %v; want 0, ErrQueueFull", n, err)
 	}
 	if got := rdb.XLen(ctx, stream).Val(); got != 2 {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/techlist/techlist"
-	"github.com/techlist/techlist/redis"
 )
 
 var createRoutes = []string{"/api/v1/techs", "/create"}
@@ -101,8 +100,8 @@ func TestCreateWhenTheQueueFails(t *testing.T) {
 		wantTried  bool   // Publish was called
 		wantCode   string // unavailable: not queued; outcome_unknown: it may have been
 	}{
-		{"no subscribers", nil, redis.ErrNoSubscribers, true, techlist.EUnavailable},
-		{"no subscribers, wrapped", nil, fmt.Errorf("publish: %w", redis.ErrNoSubscribers), true, techlist.EUnavailable},
+		{"no subscribers", nil, techlist.ErrNoSubscribers, true, techlist.EUnavailable},
+		{"no subscribers, wrapped", nil, fmt.Errorf("publish: %w", techlist.ErrNoSubscribers), true, techlist.EUnavailable},
 		{"redis down on publish", nil, errors.New("dial tcp 127.0.0.1:6379: connection refused"), true, techlist.EOutcomeUnknown},
 		{"redis down on mark", errors.New("dial tcp 127.0.0.1:6379: connection refused"), nil, false, techlist.EUnavailable},
 	}
@@ -261,7 +260,7 @@ func TestCreateRetriesAnUncertainPublish(t *testing.T) {
 
 	// A clear refusal is not retried.
 	f = newFixture(t)
-	f.pub.err = redis.ErrNoSubscribers
+	f.pub.err = techlist.ErrNoSubscribers
 	serve(t, f.handler, "POST", "/api/v1/techs", "application/json", strings.NewReader(`{"text":"Go"}`))
 	if n := len(f.pub.markedFirst); n != 1 {
 		t.Errorf("publish attempts with no subscriber: got %d, want 1", n)

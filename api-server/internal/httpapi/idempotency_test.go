@@ -164,7 +164,7 @@ func TestIdempotencyKeyUnknownOutcomeKeepsTheID(t *testing.T) {
 
 		// Still refused, now clearly (no worker): the earlier attempt may
 		// have been queued, so the key keeps its id.
-		f.pub.err = redis.ErrNoSubscribers
+		f.pub.err = techlist.ErrNoSubscribers
 		rec = serve(t, f.handler, "POST", "/api/v1/techs", "application/json", strings.NewReader(`{"text":"Go"}`), "Idempotency-Key", "k")
 		checkError(t, rec, http.StatusServiceUnavailable, techlist.EOutcomeUnknown)
 
@@ -186,7 +186,7 @@ func TestIdempotencyKeyUnknownOutcomeKeepsTheID(t *testing.T) {
 // processed afresh rather than answered with an id that was never queued.
 func TestIdempotencyKeyReleasedWhenNotAccepted(t *testing.T) {
 	idemStores(t, func(t *testing.T, f *fixture, _ func(string) bool) {
-		f.pub.err = redis.ErrNoSubscribers
+		f.pub.err = techlist.ErrNoSubscribers
 		if code, _, _ := postWithKey(t, f, "k"); code != http.StatusServiceUnavailable {
 			t.Fatalf("POST with no worker: got %d, want 503", code)
 		}

@@ -57,7 +57,11 @@ type Config struct {
 	EventsMaxClients int
 }
 
-// Deps are what the server needs; every field is required.
+// Deps are what the server needs. Every field must be set except three:
+// Events and Stats may be nil (their routes then answer 503), and Checks
+// may be empty (GET /readyz then answers ready without checking anything).
+// Idempotency is used only by a POST with an Idempotency-Key, but any
+// client may send one, so it is required too.
 type Deps struct {
 	Logger    *slog.Logger
 	Reader    Reader

@@ -236,9 +236,9 @@ func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 	defer cancel()
 	d.Pending.ClearPending(cleanupCtx, id)
 	switch {
-	case errors.Is(err, redis.ErrNoSubscribers):
+	case errors.Is(err, techlist.ErrNoSubscribers):
 		return techlist.Unavailable(err, "no worker is listening, so the tech was not accepted; try again shortly")
-	case errors.Is(err, redis.ErrQueueFull):
+	case errors.Is(err, techlist.ErrQueueFull):
 		return techlist.Unavailable(err, "the queue is full, so the tech was not accepted; try again later")
 	default:
 		return techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
@@ -248,7 +248,7 @@ func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 // uncertain reports whether a publish failed in a way that leaves its
 // outcome unknown: not a clear refusal (nobody listening, queue full).
 func uncertain(err error) bool {
-	return err != nil && !errors.Is(err, redis.ErrNoSubscribers) && !errors.Is(err, redis.ErrQueueFull)
+	return err != nil && !errors.Is(err, techlist.ErrNoSubscribers) && !errors.Is(err, techlist.ErrQueueFull)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -21,7 +21,7 @@ import (
 // is one.
 type Source interface {
 	// Receive blocks until the next event, and returns a
-	// *redis.BadEventError for a message that is not a valid event.
+	// *techlist.BadEventError for a message that is not a valid event.
 	Receive(ctx context.Context) (techlist.Event, error)
 	Close() error
 }
@@ -137,7 +137,7 @@ func (h *Hub) relay(ctx context.Context, src Source) error {
 	for {
 		ev, err := src.Receive(ctx)
 		if err != nil {
-			if bad, ok := errors.AsType[*redis.BadEventError](err); ok {
+			if bad, ok := errors.AsType[*techlist.BadEventError](err); ok {
 				h.logger.Warn("live events: skipped a malformed event", "err", bad.Err, "bytes", len(bad.Payload))
 				continue
 			}

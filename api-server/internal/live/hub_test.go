@@ -133,7 +133,7 @@ func TestHubFansOutEveryEvent(t *testing.T) {
 		t.Errorf("Clients: got %d, want 2", n)
 	}
 
-	src.items <- &redis.BadEventError{Payload: []byte("x"), Err: errors.New("bad")} // skipped
+	src.items <- &techlist.BadEventError{Payload: []byte("x"), Err: errors.New("bad")} // skipped
 	src.items <- techlist.Event{Type: techlist.EventTechCreated, Tech: tech(1)}
 	for name, ch := range map[string]<-chan live.Message{"a": a, "b": b} {
 		m := receive(t, ch)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/techlist/techlist"
-	"github.com/techlist/techlist/redis"
 )
 
 // Source hands out messages one at a time and is told what became of
@@ -23,16 +22,16 @@ import (
 // failed (a durable source hands it out again later), Reject when a message
 // is malformed and must never be stored.
 type Source interface {
-	Receive(ctx context.Context) (redis.Delivery, error)
-	Ack(ctx context.Context, ds ...redis.Delivery) error
-	Fail(ctx context.Context, d redis.Delivery, reason error) error
-	Reject(ctx context.Context, d redis.Delivery, reason error) error
+	Receive(ctx context.Context) (techlist.Delivery, error)
+	Ack(ctx context.Context, ds ...techlist.Delivery) error
+	Fail(ctx context.Context, d techlist.Delivery, reason error) error
+	Reject(ctx context.Context, d techlist.Delivery, reason error) error
 }
 
 // Drainer is a Source whose messages exist nowhere else once it has read
 // them (pub/sub). When Run's context ends the consumer calls Stop, which
 // leaves the queue, and goes on receiving, within DrainTimeout, until
-// Receive returns redis.ErrDrained: everything it had read is stored.
+// Receive returns techlist.ErrDrained: everything it had read is stored.
 type Drainer interface {
 	Source
 	Stop()
@@ -96,7 +95,7 @@ var ErrDrainTimeout = errors.New("drain timed out: some received messages were n
 type result struct {
 	tech      techlist.Tech
 	requestID string
-	delivery  redis.Delivery
+	delivery  techlist.Delivery
 }
 
 // Run consumes until ctx ends, then stops taking messages, lets the running
@@ -126,7 +125,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for recvCtx.Err() == nil {
 		d, err := c.src.Receive(recvCtx)
 		if err != nil {
-			if recvCtx.Err() != nil || errors.Is(err, redis.ErrDrained) {
+			if recvCtx.Err() != nil || errors.Is(err, techlist.ErrDrained) {
 				break
 			}
 			wait := backoff.next()
@@ -188,7 +187,7 @@ func (c *Consumer) receiveContext(ctx, drainCtx context.Context) (context.Contex
 }
 
 // runTask analyses one message and hands its row to the batcher.
-func (c *Consumer) runTask(ctx context.Context, d redis.Delivery, env techlist.Envelope, results chan<- result) {
+func (c *Consumer) runTask(ctx context.Context, d techlist.Delivery, env techlist.Envelope, results chan<- result) {
 	prio, err := c.analyse(ctx, env.Text)
 	if err != nil {
 		c.metrics.failed.Inc()
@@ -297,7 +296,7 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 		c.metrics.lag.Observe(now.Sub(t.SubmittedAt).Seconds())
 	}
 	ids := make([]string, len(batch))
-	deliveries := make([]redis.Delivery, len(batch))
+	deliveries := make([]techlist.Delivery, len(batch))
 	for i, r := range batch {
 		ids[i] = r.tech.ID
 		deliveries[i] = r.delivery

@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/techlist/techlist"
-	"github.com/techlist/techlist/redis"
 )
 
 // wait bounds every wait in these tests: long enough for a loaded CI
@@ -46,19 +45,19 @@ type sourceItem struct {
 
 func newFakeSource() *fakeSource { return &fakeSource{items: make(chan sourceItem)} }
 
-func (s *fakeSource) Receive(ctx context.Context) (redis.Delivery, error) {
+func (s *fakeSource) Receive(ctx context.Context) (techlist.Delivery, error) {
 	select {
 	case <-ctx.Done():
-		return redis.Delivery{}, ctx.Err()
+		return techlist.Delivery{}, ctx.Err()
 	case it := <-s.items:
 		if it.err != nil {
-			return redis.Delivery{}, it.err
+			return techlist.Delivery{}, it.err
 		}
-		return redis.Delivery{Payload: it.payload, ID: string(it.payload), Deliveries: 1}, nil
+		return techlist.Delivery{Payload: it.payload, ID: string(it.payload), Deliveries: 1}, nil
 	}
 }
 
-func (s *fakeSource) Ack(ctx context.Context, ds ...redis.Delivery) error {
+func (s *fakeSource) Ack(ctx context.Context, ds ...techlist.Delivery) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []string
@@ -69,14 +68,14 @@ func (s *fakeSource) Ack(ctx context.Context, ds ...redis.Delivery) error {
 	return nil
 }
 
-func (s *fakeSource) Fail(ctx context.Context, d redis.Delivery, reason error) error {
+func (s *fakeSource) Fail(ctx context.Context, d techlist.Delivery, reason error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failed = append(s.failed, d.ID)
 	return nil
 }
 
-func (s *fakeSource) Reject(ctx context.Context, d redis.Delivery, reason error) error {
+func (s *fakeSource) Reject(ctx context.Context, d techlist.Delivery, reason error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejected = append(s.rejected, d.ID)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist"
 )
 
 // drainingSource is a Drainer over a list of messages that only arrive
@@ -26,20 +26,20 @@ type drainingSource struct {
 
 func (s *drainingSource) Stop() { s.once.Do(func() { close(s.stopped) }) }
 
-func (s *drainingSource) Receive(ctx context.Context) (redis.Delivery, error) {
+func (s *drainingSource) Receive(ctx context.Context) (techlist.Delivery, error) {
 	select {
 	case <-ctx.Done():
-		return redis.Delivery{}, ctx.Err()
+		return techlist.Delivery{}, ctx.Err()
 	case <-s.stopped:
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.pending) == 0 {
-		return redis.Delivery{}, redis.ErrDrained
+		return techlist.Delivery{}, techlist.ErrDrained
 	}
 	p := s.pending[0]
 	s.pending = s.pending[1:]
-	return redis.Delivery{Payload: p, ID: string(p)}, nil
+	return techlist.Delivery{Payload: p, ID: string(p)}, nil
 }
 
 var _ Drainer = (*drainingSource)(nil)

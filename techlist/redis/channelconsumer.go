@@ -44,8 +44,8 @@ type ChannelConfig struct {
 // unless another worker is live), UNSUBSCRIBE, and read on until Redis
 // confirms: everything published before is delivered and kept. It leaves
 // when its backlog reaches Buffer (and joins again when half is taken) and
-// when Stop is called (and then for good: Receive returns ErrDrained once
-// the backlog is empty).
+// when Stop is called (and then for good: Receive returns
+// techlist.ErrDrained once the backlog is empty).
 type ChannelConsumer struct {
 	rdb      goredis.UniversalClient
 	cfg      ChannelConfig
@@ -95,8 +95,8 @@ func NewChannelConsumer(ctx context.Context, rdb goredis.UniversalClient, cfg Ch
 
 // Receive takes the oldest message read, blocking until there is one or
 // ctx ends. After Stop, once the subscription has ended and every message
-// read was taken, it returns ErrDrained.
-func (c *ChannelConsumer) Receive(ctx context.Context) (Delivery, error) {
+// read was taken, it returns techlist.ErrDrained.
+func (c *ChannelConsumer) Receive(ctx context.Context) (techlist.Delivery, error) {
 	return c.queue.take(ctx)
 }
 
@@ -112,20 +112,20 @@ func (c *ChannelConsumer) Unsettled() int { return c.queue.unsettled() }
 // aside, so settling only makes room under Buffer.
 
 // Ack settles messages whose rows are stored.
-func (c *ChannelConsumer) Ack(_ context.Context, ds ...Delivery) error {
+func (c *ChannelConsumer) Ack(_ context.Context, ds ...techlist.Delivery) error {
 	c.queue.settle(len(ds))
 	return nil
 }
 
 // Fail settles a message whose work failed: pub/sub cannot deliver it
 // again, so it is lost (the caller logs it).
-func (c *ChannelConsumer) Fail(context.Context, Delivery, error) error {
+func (c *ChannelConsumer) Fail(context.Context, techlist.Delivery, error) error {
 	c.queue.settle(1)
 	return nil
 }
 
 // Reject settles a malformed message.
-func (c *ChannelConsumer) Reject(context.Context, Delivery, error) error {
+func (c *ChannelConsumer) Reject(context.Context, techlist.Delivery, error) error {
 	c.queue.settle(1)
 	return nil
 }
@@ -148,7 +148,7 @@ func (c *ChannelConsumer) Close() error {
 
 // envelopeIDs returns the ids of the envelopes in ds, for a log line that
 // says which were lost ("?" for a payload that is no envelope).
-func envelopeIDs(ds []Delivery) []string {
+func envelopeIDs(ds []techlist.Delivery) []string {
 	ids := make([]string, len(ds))
 	for i, d := range ds {
 		ids[i] = "?"
@@ -291,7 +291,7 @@ func (c *ChannelConsumer) read(s *session) {
 		wait = 100 * time.Millisecond
 		switch m := msg.(type) {
 		case *goredis.Message:
-			c.queue.push(Delivery{Payload: []byte(m.Payload)})
+			c.queue.push(techlist.Delivery{Payload: []byte(m.Payload)})
 		case *goredis.Pong:
 			s.pongs.Add(1)
 		case *goredis.Subscription:

@@ -36,7 +36,7 @@ func publishN(t *testing.T, pub *redis.Publisher, first, n int) (accepted []stri
 	for i := first; len(accepted) < n; i++ {
 		id := fmt.Sprintf("01890a5d-ac96-774b-bcce-%012d", i)
 		err := pub.Publish(context.Background(), techlist.NewEnvelope(id, "Go", time.Now()))
-		if errors.Is(err, redis.ErrNoSubscribers) {
+		if errors.Is(err, techlist.ErrNoSubscribers) {
 			return accepted, true
 		}
 		if err != nil {
@@ -48,11 +48,11 @@ func publishN(t *testing.T, pub *redis.Publisher, first, n int) (accepted []stri
 }
 
 // take takes n messages and returns them, unsettled.
-func take(t *testing.T, c *redis.ChannelConsumer, n int) []redis.Delivery {
+func take(t *testing.T, c *redis.ChannelConsumer, n int) []techlist.Delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var ds []redis.Delivery
+	var ds []techlist.Delivery
 	for range n {
 		d, err := c.Receive(ctx)
 		if err != nil {
@@ -64,7 +64,7 @@ func take(t *testing.T, c *redis.ChannelConsumer, n int) []redis.Delivery {
 }
 
 // envelopeIDs returns the ids of the envelopes in ds.
-func envelopeIDs(t *testing.T, ds []redis.Delivery) map[string]bool {
+func envelopeIDs(t *testing.T, ds []techlist.Delivery) map[string]bool {
 	t.Helper()
 	got := map[string]bool{}
 	for _, d := range ds {
@@ -204,10 +204,10 @@ func checkStopKeepsWhatWasAccepted(t *testing.T, rdb goredis.UniversalClient, ch
 			id := fmt.Sprintf("01890a5d-ac96-774b-bcce-%012d", i)
 			err := pub.Publish(context.Background(), techlist.NewEnvelope(id, "Go", time.Now()))
 			switch {
-			case errors.Is(err, redis.ErrNoSubscribers) && refused && i > 200:
+			case errors.Is(err, techlist.ErrNoSubscribers) && refused && i > 200:
 				done <- r
 				return
-			case errors.Is(err, redis.ErrNoSubscribers):
+			case errors.Is(err, techlist.ErrNoSubscribers):
 				refused = true
 			case err != nil:
 				t.Errorf("publish: %v", err)
@@ -230,7 +230,7 @@ func checkStopKeepsWhatWasAccepted(t *testing.T, rdb goredis.UniversalClient, ch
 	sameIDs(t, "after Stop", got, r.accepted)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if d, err := c.Receive(ctx); !errors.Is(err, redis.ErrDrained) {
+	if d, err := c.Receive(ctx); !errors.Is(err, techlist.ErrDrained) {
 		t.Errorf("Receive after everything was taken: got %q, %v; want ErrDrained", d.Payload, err)
 	}
 	if n, err := rdb.Exists(ctx, redis.WorkersKey(channel)).Result(); err != nil || n != 0 {

@@ -11,11 +11,6 @@ import (
 	"github.com/techlist/techlist"
 )
 
-// ErrQueueFull is returned by StreamPublisher.Publish when the stream
-// already holds its maximum of unprocessed entries: the submission is
-// refused rather than older work trimmed away.
-var ErrQueueFull = errors.New("the queue is full")
-
 // The stream's entries carry the envelope in one field.
 const payloadField = "envelope"
 
@@ -91,12 +86,13 @@ func (p *StreamPublisher) Publish(ctx context.Context, env techlist.Envelope) er
 	return p.append(ctx, env.ID, "", b)
 }
 
-// append runs appendOnce; ErrQueueFull when the stream is at its bound.
+// append runs appendOnce; techlist.ErrQueueFull when the stream is at its
+// bound.
 func (p *StreamPublisher) append(ctx context.Context, id, token string, payload []byte) error {
 	err := appendOnce.Run(ctx, p.rdb, []string{p.stream, markerKey(p.stream, id)},
 		p.maxLen, payloadField, payload, p.markerTTL.Milliseconds(), token).Err()
 	if errors.Is(err, goredis.Nil) {
-		return ErrQueueFull
+		return techlist.ErrQueueFull
 	}
 	if err != nil {
 		return fmt.Errorf("append to stream %s: %w", p.stream, err)

@@ -9,6 +9,55 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
+// The pending marks: one key per accepted tech the worker has not stored
+// yet, under the Cache's prefix. The api-server sets a mark before it
+// publishes, and reads it before MySQL for an id not in the cache; the
+// worker clears it once the row is committed.
+
+func (c *Cache) pendingKey(id string) string { return c.prefix + ":pending:" + id }
+
+// MarkPending records that id was accepted and is on its way to MySQL, for
+// ttl at most; the worker clears it when the row is committed.
+func (c *Cache) MarkPending(ctx context.Context, id string, ttl time.Duration) error {
+	if err := c.markPending(ctx, c.rdb, id, ttl).Err(); err != nil {
+		return fmt.Errorf("mark %s pending: %w", id, err)
+	}
+	return nil
+}
+
+// markPending queues the mark's command on cmd: the client, or a pipeline
+// that sends it with others (see PendingIndex.MarkPending).
+func (c *Cache) markPending(ctx context.Context, cmd goredis.Cmdable, id string, ttl time.Duration) *goredis.StatusCmd {
+	return cmd.Set(ctx, c.pendingKey(id), "1", ttl)
+}
+
+// Pending reports whether id was accepted and not stored yet.
+func (c *Cache) Pending(ctx context.Context, id string) (bool, error) {
+	n, err := c.rdb.Exists(ctx, c.pendingKey(id)).Result()
+	if err != nil {
+		return false, fmt.Errorf("check %s pending: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// ClearPending forgets the pending marks of ids.
+func (c *Cache) ClearPending(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	// One DEL per key: in a cluster the keys live in different slots.
+	_, err := c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, id := range ids {
+			p.Del(ctx, c.pendingKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("clear pending marks: %w", err)
+	}
+	return nil
+}
+
 // PendingIndex keeps the ids of accepted, not yet stored techs in one
 // sorted set beside the Cache's pending marks, so that how many techs wait
 // for the worker can be counted without scanning keys. Each member's score

@@ -2,27 +2,24 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"sync"
+
+	"github.com/techlist/techlist"
 )
 
-// ErrDrained is returned by ChannelConsumer.Receive once the consumer has
-// left the channel and handed out everything it had read.
-var ErrDrained = errors.New("the subscription has ended and its buffer is empty")
-
-// backlog is the in-process buffer between the subscription's reader and
-// the worker. The reader never waits on it, so Redis never holds output
-// for the worker. It also counts what the worker has taken and not yet
-// settled (stored, failed or rejected): a message read exists nowhere
-// else until it is stored, so the bound is on both together. bound is
-// where the consumer leaves the channel, and low where it joins again. A
-// push past bound is kept: what Redis sends before it confirms an
-// unsubscribe was accepted by the api-server already.
+// backlog is the ChannelConsumer's in-process buffer between the
+// subscription's reader and the worker. The reader never waits on it, so
+// Redis never holds output for the worker. It also counts what the worker
+// has taken and not yet settled (stored, failed or rejected): a message
+// read exists nowhere else until it is stored, so the bound is on both
+// together. bound is where the consumer leaves the channel, and low where
+// it joins again. A push past bound is kept: what Redis sends before it
+// confirms an unsubscribe was accepted by the api-server already.
 type backlog struct {
 	bound, low int
 
 	mu          sync.Mutex
-	items       []Delivery
+	items       []techlist.Delivery
 	outstanding int // pushed and not yet settled: waiting in items or taken by the worker
 	closed      bool
 
@@ -43,7 +40,7 @@ func signal(ch chan struct{}) {
 	}
 }
 
-func (b *backlog) push(d Delivery) {
+func (b *backlog) push(d techlist.Delivery) {
 	b.mu.Lock()
 	b.items = append(b.items, d)
 	b.outstanding++
@@ -56,13 +53,13 @@ func (b *backlog) push(d Delivery) {
 }
 
 // take returns the oldest item, blocking until there is one, the backlog
-// is closed and empty (ErrDrained), or ctx ends.
-func (b *backlog) take(ctx context.Context) (Delivery, error) {
+// is closed and empty (techlist.ErrDrained), or ctx ends.
+func (b *backlog) take(ctx context.Context) (techlist.Delivery, error) {
 	for {
 		b.mu.Lock()
 		if len(b.items) > 0 {
 			d := b.items[0]
-			b.items[0] = Delivery{}
+			b.items[0] = techlist.Delivery{}
 			b.items = b.items[1:]
 			b.mu.Unlock()
 			signal(b.ready) // another taker may be waiting for the rest
@@ -71,11 +68,11 @@ func (b *backlog) take(ctx context.Context) (Delivery, error) {
 		closed := b.closed
 		b.mu.Unlock()
 		if closed {
-			return Delivery{}, ErrDrained
+			return techlist.Delivery{}, techlist.ErrDrained
 		}
 		select {
 		case <-ctx.Done():
-			return Delivery{}, ctx.Err()
+			return techlist.Delivery{}, ctx.Err()
 		case <-b.ready:
 		}
 	}
@@ -106,7 +103,7 @@ func (b *backlog) len() int {
 }
 
 // drop empties the backlog and returns what it held.
-func (b *backlog) drop() []Delivery {
+func (b *backlog) drop() []techlist.Delivery {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	items := b.items

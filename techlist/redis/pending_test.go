@@ -12,6 +12,30 @@ import (
 
 func pendingID(i int) string { return fmt.Sprintf("01890a5d-ac96-774b-bcce-%012d", i) }
 
+func TestCachePending(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	cache := redis.NewCache(rdb, names.Prefix, time.Minute)
+	ctx := context.Background()
+	id := "01890a5d-ac96-774b-bcce-b302099a8057"
+
+	if p, err := cache.Pending(ctx, id); err != nil || p {
+		t.Fatalf("Pending before mark: got %v, %v", p, err)
+	}
+	if err := cache.MarkPending(ctx, id, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := cache.Pending(ctx, id); err != nil || !p {
+		t.Fatalf("Pending after mark: got %v, %v", p, err)
+	}
+	if err := cache.ClearPending(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := cache.Pending(ctx, id); err != nil || p {
+		t.Fatalf("Pending after clear: got %v, %v", p, err)
+	}
+}
+
 func TestPendingIndexCounts(t *testing.T) {
 	t.Parallel()
 	rdb, names := testenv.Redis(t)
