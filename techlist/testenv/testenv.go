@@ -185,3 +185,21 @@ func FreePort(tb testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// EventuallyLimit is how long Eventually waits.
+const EventuallyLimit = 20 * time.Second
+
+// Eventually calls check until it returns true, failing the test after
+// EventuallyLimit. It polls often at first (from 1 ms), then every 50 ms.
+func Eventually(tb testing.TB, what string, check func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(EventuallyLimit)
+	pause := time.Millisecond
+	for !check() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", EventuallyLimit, what)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
