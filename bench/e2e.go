@@ -111,7 +111,7 @@ func (r e2eRun) problems() []string {
 // e2eDuration, and matches the ids of the latter (from the Location
 // header) with the events seen.
 func (b *bench) e2eRun(ctx context.Context, mu *sync.Mutex, seen map[string]time.Time) (e2eRun, error) {
-	target := vegeta.Target{Method: http.MethodPost, URL: b.api.url + "/api/v1/techs",
+	target := vegeta.Target{Method: http.MethodPost, URL: b.api.URL + "/api/v1/techs",
 		Body: []byte(`{"text":"end to end"}`), Header: http.Header{"Content-Type": {"application/json"}}}
 	attack := func(d time.Duration, each func(*vegeta.Result)) {
 		atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second), vegeta.Workers(20))

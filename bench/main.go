@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/techlist/techlist/testenv/stack"
 )
 
 func main() {
@@ -119,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
 	if *bare {
-		return serveBare(ctx, bareCfg)
+		return serveBare(ctx, bareCfg, stdout)
 	}
 	if *quick {
 		o.reps, o.duration, o.warmup, o.drainRows, o.e2eDuration = 1, time.Second, 500*time.Millisecond, 10_000, 3*time.Second
@@ -137,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.reps < 1 || o.conns < 1 || o.drainRows < 1 || o.batchRows < 1 || o.e2eRate < 1 || o.e2eReps < 1 {
 		return errors.New("-reps, -conns, -drain-rows, -batch-rows, -e2e-rate and -e2e-reps must be at least 1")
 	}
-	root, err := repoRoot()
+	root, err := stack.RepoRoot()
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func (b *bench) startStack(ctx context.Context) error {
 	if b.api, err = b.w.service(ctx, "api-server", "api-server", b.w.serviceEnv(nil)); err != nil {
 		return err
 	}
-	b.logf("stack up: api-server %s, worker-server %s (pubsub), %d techs in the table", b.api.url, b.worker.url, b.o.seedRows)
+	b.logf("stack up: api-server %s, worker-server %s (pubsub), %d techs in the table", b.api.URL, b.worker.URL, b.o.seedRows)
 	return nil
 }
 
@@ -133,7 +133,7 @@ func failureNotes(runs []throughput) (int, string) {
 // serving the same bytes.
 func (b *bench) readCached(ctx context.Context) ([]Row, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
-	url := b.api.url + "/api/v1/techs"
+	url := b.api.URL + "/api/v1/techs"
 	var body []byte
 	var xcache string
 	for range 2 { // the first read fills the cache
@@ -152,7 +152,7 @@ func (b *bench) readCached(ctx context.Context) ([]Row, error) {
 	defer bare.stop()
 	res, err := b.pairs(ctx, "GET cached",
 		request{method: http.MethodGet, url: url, want: http.StatusOK},
-		request{method: http.MethodGet, url: bare.url + "/api/v1/techs", want: http.StatusOK})
+		request{method: http.MethodGet, url: bare.URL + "/api/v1/techs", want: http.StatusOK})
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +259,7 @@ func (b *bench) readMiss(ctx context.Context) ([]Row, error) {
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer client.CloseIdleConnections()
-	url := b.api.url + "/api/v1/techs"
+	url := b.api.URL + "/api/v1/techs"
 	var hits, misses []time.Duration
 	var roundHit, roundMiss, roundRatio []float64
 	notHits, retries := 0, 0
@@ -354,7 +354,7 @@ func (b *bench) countMiss(ctx context.Context, mm *missMaker) ([]Row, error) {
 	defer api.stop()
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer client.CloseIdleConnections()
-	url := api.url + "/api/v1/techs"
+	url := api.URL + "/api/v1/techs"
 	for range 3 { // connections opened, the fill script loaded
 		if _, _, err := mm.miss(ctx, client, url); err != nil {
 			return nil, err
