@@ -25,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/techlist/techlist/testenv"
 )
 
 // RepoRoot is the folder holding go.work.
@@ -167,35 +169,13 @@ func (p *Process) Exited() bool {
 // WaitReady polls path until it answers 200, for limit at most, and fails
 // at once when the process exits.
 func (p *Process) WaitReady(ctx context.Context, path string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: time.Second}
-	last := "no answer yet"
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path, nil)
-		if err != nil {
-			return err
+	if err := testenv.PollStatus(ctx, p.URL+path, http.StatusOK, limit, p.done); err != nil {
+		if p.Exited() {
+			err = fmt.Errorf("%s exited (%v): %w", p.Name, p.err, err)
 		}
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v); its log ends:\n%s", p.Name, p.err, p.LogTail())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready at %s after %s (last: %s); its log ends:\n%s", p.Name, p.URL+path, limit, last, p.LogTail())
-		}
+		return fmt.Errorf("%s not ready: %w; its log ends:\n%s", p.Name, err, p.LogTail())
 	}
+	return nil
 }
 
 // Terminate sends SIGTERM; WaitExit then says how the process ended.
