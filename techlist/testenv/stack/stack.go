@@ -238,12 +238,6 @@ func (s *Stack) Logs(tb testing.TB, name string) string {
 	return m.logs.String()
 }
 
-// Process returns the running process of service name.
-func (s *Stack) Process(tb testing.TB, name string) *Process {
-	tb.Helper()
-	return s.running(tb, name).Process
-}
-
 func (s *Stack) running(tb testing.TB, name string) *member {
 	tb.Helper()
 	m, ok := s.procs[name]
