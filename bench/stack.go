@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +17,7 @@ import (
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/testenv"
 	"github.com/techlist/techlist/testenv/stack"
 )
 
@@ -51,7 +50,7 @@ func newWorld(ctx context.Context, root string, getenv func(string) string, extr
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
-	suffix := randomSuffix()
+	suffix := testenv.Suffix()
 	mcfg.Database, mcfg.Table = "bench_"+suffix, "techlist"
 	w = &world{root: root, mysql: mcfg, redis: rcfg, names: "bench-" + suffix, extraEnv: extraEnv, logf: logf}
 	defer func() {
@@ -283,10 +282,4 @@ func findSeries(sc *bufio.Scanner, series string) (float64, error) {
 		}
 	}
 	return 0, sc.Err()
-}
-
-func randomSuffix() string {
-	b := make([]byte, 5)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
