@@ -72,7 +72,7 @@ func TestRunIdempotencyKey(t *testing.T) {
 			t.Logf("server logs:\n%s", logs.String())
 		}
 	}()
-	waitHealthy(t, base, errc)
+	testenv.WaitStatus(t, base+"/healthz", http.StatusOK, 30*time.Second, errc)
 	sub, err := redis.NewChannelConsumer(ctx, rdb, redis.ChannelConfig{Channel: names.Channel, Worker: "test", Buffer: 1000}) // a worker, so POSTs are accepted
 	if err != nil {
 		t.Fatal(err)

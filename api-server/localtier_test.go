@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"regexp"
 	"strconv"
 	"testing"
@@ -29,7 +30,7 @@ func TestRunServesRepeatedReadsFromMemory(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, nil, mapenv(env), &syncBuffer{}, &syncBuffer{}) }()
 	base := "http://127.0.0.1:" + env["PORT"]
-	waitHealthy(t, base, errc)
+	testenv.WaitStatus(t, base+"/healthz", http.StatusOK, 30*time.Second, errc)
 
 	for range 3 {
 		if a := request(t, "GET", base+"/api/v1/techs", "", ""); a.status != 200 {

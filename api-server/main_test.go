@@ -75,32 +75,6 @@ func request(t *testing.T, method, url, contentType, body string) answer {
 	return answer{resp.StatusCode, resp.Header, b}
 }
 
-// waitHealthy polls /healthz until it answers 200, run fails, or the wait
-// runs out.
-func waitHealthy(t *testing.T, base string, errc <-chan error) {
-	t.Helper()
-	c := http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-errc:
-			t.Fatalf("run returned before serving: %v", err)
-		default:
-		}
-		resp, err := c.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz did not answer 200 in time (last error %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestRun starts the whole api-server on the real Redis and MySQL and
 // drives it over HTTP.
 func TestRun(t *testing.T) {
@@ -129,7 +103,7 @@ func TestRun(t *testing.T) {
 		}
 	}()
 
-	waitHealthy(t, base, errc)
+	testenv.WaitStatus(t, base+"/healthz", http.StatusOK, 30*time.Second, errc)
 
 	if a := request(t, "GET", base+"/readyz", "", ""); a.status != http.StatusOK {
 		t.Errorf("GET /readyz: got %d %s, want 200", a.status, a.body)

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/techlist/techlist"
@@ -35,7 +37,7 @@ func TestRunReadsFromAReplicaAndFallsBack(t *testing.T) {
 			errc := make(chan error, 1)
 			go func() { errc <- run(ctx, nil, mapenv(env), &syncBuffer{}, &syncBuffer{}) }()
 			base := "http://127.0.0.1:" + env["PORT"]
-			waitHealthy(t, base, errc)
+			testenv.WaitStatus(t, base+"/healthz", http.StatusOK, 30*time.Second, errc)
 
 			mcfg := mysql.Config{Host: env["MYSQL_HOST"], User: env["MYSQL_USERNAME"], Password: env["MYSQL_PASSWORD"],
 				Database: env["MYSQL_DATABASE"], Table: "techlist"}

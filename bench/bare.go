@@ -34,8 +34,9 @@ func bareFlags(flags *flag.FlagSet) bareConfig {
 	}
 }
 
-// serveBare serves on PORT until ctx ends (SIGTERM), then shuts down.
-func serveBare(ctx context.Context, cfg bareConfig) error {
+// serveBare serves on PORT until ctx ends (SIGTERM), then shuts down. It
+// says where it listens on stdout, as the services do in their logs.
+func serveBare(ctx context.Context, cfg bareConfig, stdout io.Writer) error {
 	body, err := os.ReadFile(*cfg.bodyFile)
 	if err != nil {
 		return err
@@ -58,6 +59,7 @@ func serveBare(ctx context.Context, cfg bareConfig) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "listening addr=%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -77,7 +79,7 @@ func serveBare(ctx context.Context, cfg bareConfig) error {
 }
 
 // startBare starts a bare server answering status with body (and location,
-// when not empty), and waits until it answers.
+// when not empty); it answers once start returns.
 func (w *world) startBare(ctx context.Context, name string, status int, body []byte, location string) (*process, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -95,37 +97,6 @@ func (w *world) startBare(ctx context.Context, name string, status int, body []b
 		return nil, err
 	}
 	args := []string{"-serve-bare", "-bare-status", strconv.Itoa(status), "-bare-body", f.Name(), "-bare-location", location}
-	p, err := w.start(name, self, args, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitAnswers(ctx, p); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// waitAnswers polls the process until it answers anything over HTTP.
-func waitAnswers(ctx context.Context, p *process) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not answering after 10s; its log ends:\n%s", p.name, p.logTail())
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it answered (%v); its log ends:\n%s", p.name, p.err, p.logTail())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	// It listens once it has said so: no need to poll it.
+	return w.start(name, self, args, nil)
 }

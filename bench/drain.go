@@ -78,20 +78,20 @@ func (b *bench) drainOnce(ctx context.Context, n int) (float64, error) {
 			break
 		}
 		select {
-		case <-p.done:
-			return 0, fmt.Errorf("%s exited while draining (%v); its log ends:\n%s", p.name, p.err, p.logTail())
+		case <-p.Done():
+			return 0, fmt.Errorf("%s exited while draining (%v); its log ends:\n%s", p.Name, p.Err(), p.LogTail())
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-time.After(25 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s stored fewer than %d rows in 5 minutes", p.name, b.o.drainRows)
+			return 0, fmt.Errorf("%s stored fewer than %d rows in 5 minutes", p.Name, b.o.drainRows)
 		}
 	}
 	if got, err := b.waitRows(ctx, cfg.Table, b.o.drainRows, 10*time.Second); err != nil {
 		return 0, err
 	} else if got != b.o.drainRows {
-		return 0, fmt.Errorf("%s reported %d rows stored, the table holds %d", p.name, b.o.drainRows, got)
+		return 0, fmt.Errorf("%s reported %d rows stored, the table holds %d", p.Name, b.o.drainRows, got)
 	}
 	if peak, err := p.peakRSS(); err == nil {
 		b.drainPeaks = append(b.drainPeaks, peak)
@@ -202,7 +202,7 @@ func (b *bench) memory() ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		what := p.name
+		what := p.Name
 		if p == b.worker {
 			what += " (pubsub)"
 		}

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/techlist/techlist/testenv/stack"
 )
 
 func main() {
@@ -88,6 +90,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags := flag.NewFlagSet("bench", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	o := options{args: args, env: envFlag{}}
+	o.define(flags)
+	only := flags.String("only", "", "comma list of scenarios to run: "+strings.Join(scenarioNames, ","))
+	quick := flags.Bool("quick", false, "a short smoke run: 1 rep, 1s measurements, 10,000-row drain")
+	bare := flags.Bool("serve-bare", false, "internal: run the bare baseline server (see bare.go)")
+	bareCfg := bareFlags(flags)
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
+	}
+	if *bare {
+		return serveBare(ctx, bareCfg, stdout)
+	}
+	if *quick {
+		o.setQuick()
+	}
+	if err := o.setOnly(*only); err != nil {
+		return err
+	}
+	if o.reps < 1 || o.conns < 1 || o.drainRows < 1 || o.batchRows < 1 || o.e2eRate < 1 || o.e2eReps < 1 {
+		return errors.New("-reps, -conns, -drain-rows, -batch-rows, -e2e-rate and -e2e-reps must be at least 1")
+	}
+	root, err := stack.RepoRoot()
+	if err != nil {
+		return err
+	}
+	if o.out == "" {
+		o.out = filepath.Join(root, "bench", "results")
+	}
+	return runBench(ctx, o, root, getenv, stdout, stderr)
+}
+
+// define sets the flags of o's knobs, with the defaults make bench uses.
+func (o *options) define(flags *flag.FlagSet) {
 	flags.Var(o.env, "env", "`KEY=VALUE` added to every service's environment (repeatable), e.g. -env LOG_LEVEL=warn")
 	flags.IntVar(&o.reps, "reps", 5, "measurements of each side of every pair")
 	flags.DurationVar(&o.duration, "duration", 5*time.Second, "length of one throughput measurement")
@@ -104,47 +144,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.IntVar(&o.e2eReps, "e2e-reps", 3, "end-to-end runs; the medians of their percentiles are reported")
 	flags.StringVar(&o.loadgen, "loadgen", "auto", "load generator for throughput: vegeta (built in), wrk, or auto (wrk when on PATH, else vegeta)")
 	flags.StringVar(&o.out, "out", "", "folder for latest.json and latest.md (default bench/results in the repository; - for none)")
-	only := flags.String("only", "", "comma list of scenarios to run: "+strings.Join(scenarioNames, ","))
 	flags.BoolVar(&o.strict, "strict", false, "exit 1 when a target is missed")
-	quick := flags.Bool("quick", false, "a short smoke run: 1 rep, 1s measurements, 10,000-row drain")
-	bare := flags.Bool("serve-bare", false, "internal: run the bare baseline server (see bare.go)")
-	bareCfg := bareFlags(flags)
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+}
+
+// setQuick makes o a short smoke run (-quick).
+func (o *options) setQuick() {
+	o.reps, o.duration, o.warmup, o.drainRows, o.e2eDuration = 1, time.Second, 500*time.Millisecond, 10_000, 3*time.Second
+	o.missRounds, o.countMisses, o.e2eReps = 4, 20, 1
+}
+
+// setOnly limits the run to the scenarios of the comma list only ("" for all).
+func (o *options) setOnly(only string) error {
+	if only == "" {
+		return nil
+	}
+	o.only = map[string]bool{}
+	for name := range strings.SplitSeq(only, ",") {
+		if !knownScenario(name) {
+			return fmt.Errorf("-only: unknown scenario %q (want some of %s)", name, strings.Join(scenarioNames, ","))
 		}
-		return err
+		o.only[name] = true
 	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
-	}
-	if *bare {
-		return serveBare(ctx, bareCfg)
-	}
-	if *quick {
-		o.reps, o.duration, o.warmup, o.drainRows, o.e2eDuration = 1, time.Second, 500*time.Millisecond, 10_000, 3*time.Second
-		o.missRounds, o.countMisses, o.e2eReps = 4, 20, 1
-	}
-	if *only != "" {
-		o.only = map[string]bool{}
-		for name := range strings.SplitSeq(*only, ",") {
-			if !knownScenario(name) {
-				return fmt.Errorf("-only: unknown scenario %q (want some of %s)", name, strings.Join(scenarioNames, ","))
-			}
-			o.only[name] = true
-		}
-	}
-	if o.reps < 1 || o.conns < 1 || o.drainRows < 1 || o.batchRows < 1 || o.e2eRate < 1 || o.e2eReps < 1 {
-		return errors.New("-reps, -conns, -drain-rows, -batch-rows, -e2e-rate and -e2e-reps must be at least 1")
-	}
-	root, err := repoRoot()
-	if err != nil {
-		return err
-	}
-	if o.out == "" {
-		o.out = filepath.Join(root, "bench", "results")
-	}
-	return runBench(ctx, o, root, getenv, stdout, stderr)
+	return nil
 }
 
 // scenarioNames are the parts of a run, in the order they run.
@@ -189,6 +210,25 @@ func runBench(ctx context.Context, o options, root string, getenv func(string) s
 	if err := b.startStack(ctx); err != nil {
 		return err
 	}
+	rows, err := b.scenarios(ctx)
+	if err != nil {
+		return err
+	}
+	rep := Report{
+		Command:  strings.TrimSpace("go run ./bench " + strings.Join(o.args, " ")),
+		Machine:  machine,
+		Settings: settingsOf(o, gen),
+		Started:  started.UTC().Truncate(time.Second),
+		Seconds:  time.Since(started).Round(100 * time.Millisecond).Seconds(),
+		Rows:     rows,
+	}
+	rep.Machine.LoadAfter = loadAverage()
+	return b.publish(rep, stdout)
+}
+
+// scenarios runs the scenarios asked for, in order, then reads the memory
+// of the services, and returns their rows.
+func (b *bench) scenarios(ctx context.Context) ([]Row, error) {
 	var rows []Row
 	steps := []struct {
 		name string
@@ -201,43 +241,38 @@ func runBench(ctx context.Context, o options, root string, getenv func(string) s
 		{"drain", b.drain},
 	}
 	for _, s := range steps {
-		if !o.runs(s.name) {
+		if !b.o.runs(s.name) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
-		logf("scenario %s", s.name)
+		b.logf("scenario %s", s.name)
 		got, err := s.fn(ctx)
 		if err != nil {
-			return fmt.Errorf("scenario %s: %w", s.name, err)
+			return nil, fmt.Errorf("scenario %s: %w", s.name, err)
 		}
 		rows = append(rows, got...)
 	}
 	memRows, err := b.memory()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rows = append(rows, memRows...)
+	return append(rows, memRows...), nil
+}
 
-	rep := Report{
-		Command:  strings.TrimSpace("go run ./bench " + strings.Join(o.args, " ")),
-		Machine:  machine,
-		Settings: settingsOf(o, gen),
-		Started:  started.UTC().Truncate(time.Second),
-		Seconds:  time.Since(started).Round(100 * time.Millisecond).Seconds(),
-		Rows:     rows,
-	}
-	rep.Machine.LoadAfter = loadAverage()
+// publish prints the table, writes latest.json and latest.md unless -out
+// is -, and fails under -strict when a target was missed.
+func (b *bench) publish(rep Report, stdout io.Writer) error {
 	fmt.Fprintln(stdout)
 	fmt.Fprint(stdout, rep.Table())
-	if o.out != "-" {
-		if err := rep.Write(o.out); err != nil {
+	if b.o.out != "-" {
+		if err := rep.Write(b.o.out); err != nil {
 			return err
 		}
-		logf("wrote %s and %s", filepath.Join(o.out, "latest.json"), filepath.Join(o.out, "latest.md"))
+		b.logf("wrote %s and %s", filepath.Join(b.o.out, "latest.json"), filepath.Join(b.o.out, "latest.md"))
 	}
-	if o.strict && !rep.AllPass() {
+	if b.o.strict && !rep.AllPass() {
 		return errors.New("some targets were missed (-strict)")
 	}
 	return nil

@@ -54,7 +54,7 @@ func (b *bench) startStack(ctx context.Context) error {
 	if b.api, err = b.w.service(ctx, "api-server", "api-server", b.w.serviceEnv(nil)); err != nil {
 		return err
 	}
-	b.logf("stack up: api-server %s, worker-server %s (pubsub), %d techs in the table", b.api.url, b.worker.url, b.o.seedRows)
+	b.logf("stack up: api-server %s, worker-server %s (pubsub), %d techs in the table", b.api.URL, b.worker.URL, b.o.seedRows)
 	return nil
 }
 
@@ -133,7 +133,7 @@ func failureNotes(runs []throughput) (int, string) {
 // serving the same bytes.
 func (b *bench) readCached(ctx context.Context) ([]Row, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
-	url := b.api.url + "/api/v1/techs"
+	url := b.api.URL + "/api/v1/techs"
 	var body []byte
 	var xcache string
 	for range 2 { // the first read fills the cache
@@ -152,7 +152,7 @@ func (b *bench) readCached(ctx context.Context) ([]Row, error) {
 	defer bare.stop()
 	res, err := b.pairs(ctx, "GET cached",
 		request{method: http.MethodGet, url: url, want: http.StatusOK},
-		request{method: http.MethodGet, url: bare.url + "/api/v1/techs", want: http.StatusOK})
+		request{method: http.MethodGet, url: bare.URL + "/api/v1/techs", want: http.StatusOK})
 	if err != nil {
 		return nil, err
 	}
@@ -259,66 +259,14 @@ func (b *bench) readMiss(ctx context.Context) ([]Row, error) {
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer client.CloseIdleConnections()
-	url := b.api.url + "/api/v1/techs"
-	var hits, misses []time.Duration
-	var roundHit, roundMiss, roundRatio []float64
-	notHits, retries := 0, 0
+	var ms missSamples
 	for r := range b.o.missRounds {
-		var h, m []time.Duration
-		doHits := func() error {
-			if _, _, _, err := timedGet(ctx, client, url); err != nil { // fills the cache if it was not
-				return err
-			}
-			for range b.o.missPer {
-				d, xcache, _, err := timedGet(ctx, client, url)
-				if err != nil {
-					return err
-				}
-				if xcache != "HIT" {
-					notHits++
-					continue
-				}
-				h = append(h, d)
-			}
-			return nil
-		}
-		doMisses := func() error {
-			for range b.o.missPer {
-				d, tries, err := mm.miss(ctx, client, url)
-				if err != nil {
-					return err
-				}
-				retries += tries
-				m = append(m, d)
-			}
-			return nil
-		}
-		first, second := doHits, doMisses
-		if r%2 == 1 {
-			first, second = doMisses, doHits
-		}
-		if err := first(); err != nil {
+		if err := b.missRound(ctx, client, mm, r, &ms); err != nil {
 			return nil, err
 		}
-		if err := second(); err != nil {
-			return nil, err
-		}
-		hits, misses = append(hits, h...), append(misses, m...)
-		hitMed, missMed := median(durationsMs(h)), median(durationsMs(m))
-		roundHit, roundMiss, roundRatio = append(roundHit, hitMed), append(roundMiss, missMed), append(roundRatio, missMed/hitMed)
 	}
-	hitMs, missMs := durationsMs(hits), durationsMs(misses)
-	ratio, hitMed := median(roundRatio), median(hitMs)
-	latency := Row{Scenario: "GET /api/v1/techs, miss latency vs hit (sequential)", Unit: "ms",
-		Ours: median(missMs), Baseline: &hitMed, Ratio: &ratio, Target: atMostRatio(2),
-		Samples: &Samples{Ours: roundMiss, Baseline: roundHit, Ratios: roundRatio}}.judge().
-		note("%d misses and %d hits, one at a time over one connection, in %d interleaved rounds; figures are medians of all reads, the ratio the median of the rounds' ratios (samples are per-round medians)",
-			len(misses), len(hits), b.o.missRounds).
-		note("p90: miss %.2f ms, hit %.2f ms", percentile(missMs, 90), percentile(hitMs, 90))
-	if notHits > 0 || retries > 0 {
-		latency = latency.note("%d reads meant as hits were not HIT and were left out; %d invalidated reads were not MISS and were tried again", notHits, retries)
-	}
-	b.logf("miss %.2f ms, hit %.2f ms (medians)", latency.Ours, hitMed)
+	latency := b.missLatencyRow(ms)
+	b.logf("miss %.2f ms, hit %.2f ms (medians)", latency.Ours, *latency.Baseline)
 
 	counted, err := b.countMiss(ctx, mm)
 	if err != nil {
@@ -327,19 +275,91 @@ func (b *bench) readMiss(ctx context.Context) ([]Row, error) {
 	return append([]Row{latency}, counted...), nil
 }
 
+// missSamples are the sequential reads of readMiss.
+type missSamples struct {
+	hits, misses                    []time.Duration
+	roundHit, roundMiss, roundRatio []float64 // each round's medians, and their ratio
+	notHits, retries                int       // reads meant as hits that were not; invalidated reads that were not misses
+}
+
+// missRound is round r of readMiss: missPer hits and missPer misses, the
+// hits first in even rounds, the misses first in odd ones.
+func (b *bench) missRound(ctx context.Context, client *http.Client, mm *missMaker, r int, ms *missSamples) error {
+	url := b.api.URL + "/api/v1/techs"
+	var h, m []time.Duration
+	doHits := func() error {
+		if _, _, _, err := timedGet(ctx, client, url); err != nil { // fills the cache if it was not
+			return err
+		}
+		for range b.o.missPer {
+			d, xcache, _, err := timedGet(ctx, client, url)
+			if err != nil {
+				return err
+			}
+			if xcache != "HIT" {
+				ms.notHits++
+				continue
+			}
+			h = append(h, d)
+		}
+		return nil
+	}
+	doMisses := func() error {
+		for range b.o.missPer {
+			d, tries, err := mm.miss(ctx, client, url)
+			if err != nil {
+				return err
+			}
+			ms.retries += tries
+			m = append(m, d)
+		}
+		return nil
+	}
+	first, second := doHits, doMisses
+	if r%2 == 1 {
+		first, second = doMisses, doHits
+	}
+	if err := first(); err != nil {
+		return err
+	}
+	if err := second(); err != nil {
+		return err
+	}
+	ms.hits, ms.misses = append(ms.hits, h...), append(ms.misses, m...)
+	hitMed, missMed := median(durationsMs(h)), median(durationsMs(m))
+	ms.roundHit, ms.roundMiss, ms.roundRatio = append(ms.roundHit, hitMed), append(ms.roundMiss, missMed), append(ms.roundRatio, missMed/hitMed)
+	return nil
+}
+
+// missLatencyRow is the row of the miss latency against the hit latency.
+func (b *bench) missLatencyRow(ms missSamples) Row {
+	hitMs, missMs := durationsMs(ms.hits), durationsMs(ms.misses)
+	ratio, hitMed := median(ms.roundRatio), median(hitMs)
+	latency := Row{Scenario: "GET /api/v1/techs, miss latency vs hit (sequential)", Unit: "ms",
+		Ours: median(missMs), Baseline: &hitMed, Ratio: &ratio, Target: atMostRatio(2),
+		Samples: &Samples{Ours: ms.roundMiss, Baseline: ms.roundHit, Ratios: ms.roundRatio}}.judge().
+		note("%d misses and %d hits, one at a time over one connection, in %d interleaved rounds; figures are medians of all reads, the ratio the median of the rounds' ratios (samples are per-round medians)",
+			len(ms.misses), len(ms.hits), b.o.missRounds).
+		note("p90: miss %.2f ms, hit %.2f ms", percentile(missMs, 90), percentile(hitMs, 90))
+	if ms.notHits > 0 || ms.retries > 0 {
+		latency = latency.note("%d reads meant as hits were not HIT and were left out; %d invalidated reads were not MISS and were tried again", ms.notHits, ms.retries)
+	}
+	return latency
+}
+
 // countMiss starts a second api-server whose MySQL and Redis connections go
 // through counting proxies, forces countMisses misses through it and
 // reports the commands per miss. The proxies see only this api-server's
 // traffic, so other clients of the shared servers do not disturb the count.
 func (b *bench) countMiss(ctx context.Context, mm *missMaker) ([]Row, error) {
+	if len(b.w.redis.Addrs) != 1 {
+		return nil, fmt.Errorf("counting Redis commands needs one Redis address, not %v", b.w.redis.Addrs)
+	}
 	mysqlProxy, err := newCountingProxy(fmt.Sprintf("%s:%d", b.w.mysql.Host, b.w.mysql.Port), mysqlCommands)
 	if err != nil {
 		return nil, err
 	}
 	defer mysqlProxy.close()
-	if len(b.w.redis.Addrs) != 1 {
-		return nil, fmt.Errorf("counting Redis commands needs one Redis address, not %v", b.w.redis.Addrs)
-	}
 	redisProxy, err := newCountingProxy(b.w.redis.Addrs[0], respCommands)
 	if err != nil {
 		return nil, err
@@ -354,82 +374,111 @@ func (b *bench) countMiss(ctx context.Context, mm *missMaker) ([]Row, error) {
 	defer api.stop()
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer client.CloseIdleConnections()
-	url := api.url + "/api/v1/techs"
+	url := api.URL + "/api/v1/techs"
 	for range 3 { // connections opened, the fill script loaded
 		if _, _, err := mm.miss(ctx, client, url); err != nil {
 			return nil, err
 		}
 	}
-	// Each miss is counted from just before its read to just after: the
-	// invalidation before it also makes the api-server act (it receives
-	// the event), and that is counted apart.
-	n := b.o.countMisses
-	mysqlDelta, redisDelta := map[string]int{}, map[string]int{}
-	mysqlBetween, redisBetween := map[string]int{}, map[string]int{}
+	c := missCounts{mysql: mysqlProxy, redis: redisProxy, n: b.o.countMisses}
+	if err := c.countMisses(ctx, mm, client, url); err != nil {
+		return nil, err
+	}
+	if err := c.countHits(ctx, client, url); err != nil {
+		return nil, err
+	}
+	if perr := mysqlProxy.parseErrors() + redisProxy.parseErrors(); perr > 0 {
+		return nil, fmt.Errorf("the counting proxies could not read %d connections' commands", perr)
+	}
+	rows := c.rows()
+	b.logf("per miss: %.2f MySQL queries, %.2f Redis writes", rows[0].Ours, rows[1].Ours)
+	return rows, nil
+}
+
+// missCounts are the commands the counting proxies saw, by command name.
+type missCounts struct {
+	mysql, redis               *countingProxy
+	n                          int            // misses to count
+	mysqlMiss, redisMiss       map[string]int // during the misses' reads
+	mysqlBetween, redisBetween map[string]int // while the bench invalidated, between reads
+	mysqlHit, redisHit         map[string]int // during n hits
+	notMiss                    int            // invalidated reads that were not MISS
+}
+
+// countMisses forces n misses. Each is counted from just before its read
+// to just after: the invalidation before it also makes the api-server act
+// (it receives the event), and that is counted apart.
+func (c *missCounts) countMisses(ctx context.Context, mm *missMaker, client *http.Client, url string) error {
+	c.mysqlMiss, c.redisMiss = map[string]int{}, map[string]int{}
+	c.mysqlBetween, c.redisBetween = map[string]int{}, map[string]int{}
 	add := func(into, before, after map[string]int) {
 		for k, v := range delta(before, after) {
 			into[k] += v
 		}
 	}
-	notMiss := 0
-	for misses := 0; misses < n; {
-		m0, r0 := mysqlProxy.snapshot(), redisProxy.snapshot()
+	for misses := 0; misses < c.n; {
+		m0, r0 := c.mysql.snapshot(), c.redis.snapshot()
 		if err := mm.invalidate(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		time.Sleep(5 * time.Millisecond) // the api-server has handled the event
-		m1, r1 := mysqlProxy.snapshot(), redisProxy.snapshot()
+		m1, r1 := c.mysql.snapshot(), c.redis.snapshot()
 		_, xcache, _, err := timedGet(ctx, client, url)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		time.Sleep(5 * time.Millisecond) // the proxies have counted what the read sent
-		m2, r2 := mysqlProxy.snapshot(), redisProxy.snapshot()
-		add(mysqlBetween, m0, m1)
-		add(redisBetween, r0, r1)
+		m2, r2 := c.mysql.snapshot(), c.redis.snapshot()
+		add(c.mysqlBetween, m0, m1)
+		add(c.redisBetween, r0, r1)
 		if xcache != "MISS" {
-			notMiss++
-			if notMiss > 5*n {
-				return nil, fmt.Errorf("GET %s: too many invalidated reads were not MISS", url)
+			c.notMiss++
+			if c.notMiss > 5*c.n {
+				return fmt.Errorf("GET %s: too many invalidated reads were not MISS", url)
 			}
 			continue
 		}
-		add(mysqlDelta, m1, m2)
-		add(redisDelta, r1, r2)
+		add(c.mysqlMiss, m1, m2)
+		add(c.redisMiss, r1, r2)
 		misses++
 	}
-	// Then as many hits, for comparison.
-	hitsBefore, hitsRedisBefore := mysqlProxy.snapshot(), redisProxy.snapshot()
-	for range n {
+	return nil
+}
+
+// countHits reads n hits, for comparison.
+func (c *missCounts) countHits(ctx context.Context, client *http.Client, url string) error {
+	mysqlBefore, redisBefore := c.mysql.snapshot(), c.redis.snapshot()
+	for range c.n {
 		if _, _, _, err := timedGet(ctx, client, url); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	time.Sleep(5 * time.Millisecond)
-	hitMySQL, hitRedis := delta(hitsBefore, mysqlProxy.snapshot()), delta(hitsRedisBefore, redisProxy.snapshot())
-	if perr := mysqlProxy.parseErrors() + redisProxy.parseErrors(); perr > 0 {
-		return nil, fmt.Errorf("the counting proxies could not read %d connections' commands", perr)
-	}
+	c.mysqlHit, c.redisHit = delta(mysqlBefore, c.mysql.snapshot()), delta(redisBefore, c.redis.snapshot())
+	return nil
+}
 
-	queries := sumWhere(mysqlDelta, isMySQLQuery)
-	writes := sumWhere(redisDelta, isRedisWrite)
+// rows are the MySQL queries and the Redis writes per miss.
+func (c *missCounts) rows() []Row {
+	n := c.n
+	queries := sumWhere(c.mysqlMiss, isMySQLQuery)
+	writes := sumWhere(c.redisMiss, isRedisWrite)
 	per := func(v int) float64 { return float64(v) / float64(n) }
 	q := ownRow("cache miss: MySQL queries per miss", "", per(queries), atMost(1)).
 		note("%d misses through a second api-server whose MySQL connections pass a counting proxy; commands seen: %s",
-			n, describeCounts(mysqlDelta, n)).
+			n, describeCounts(c.mysqlMiss, n)).
 		note("a query is a COM_QUERY or COM_STMT_EXECUTE; the driver prepares each statement with arguments (COM_STMT_PREPARE) and closes it, 2 round trips for 1 query").
-		note("%d hits read MySQL %d times", n, sumWhere(hitMySQL, isMySQLQuery))
+		note("%d hits read MySQL %d times", n, sumWhere(c.mysqlHit, isMySQLQuery))
 	rw := ownRow("cache miss: Redis writes per miss", "", per(writes), atMost(1)).
 		note("Redis commands per miss, counted by a proxy: %s (a write is any command that may change data; the fill is one EVALSHA of a script that checks the generation and writes the page)",
-			describeCounts(redisDelta, n)).
-		note("%d hits sent Redis: %s", n, describeCounts(hitRedis, 1))
-	if len(mysqlBetween)+len(redisBetween) > 0 {
+			describeCounts(c.redisMiss, n)).
+		note("%d hits sent Redis: %s", n, describeCounts(c.redisHit, 1))
+	if len(c.mysqlBetween)+len(c.redisBetween) > 0 {
 		rw = rw.note("not counted above: between reads, while the bench invalidated the cache (INCR and DEL from its own connection, and a tech.created event), the api-server sent MySQL %s and Redis %s per invalidation",
-			describeCounts(mysqlBetween, n+notMiss), describeCounts(redisBetween, n+notMiss))
+			describeCounts(c.mysqlBetween, n+c.notMiss), describeCounts(c.redisBetween, n+c.notMiss))
 	}
-	if notMiss > 0 {
-		q = q.note("%d invalidated reads were not MISS and were tried again; they are not in the count", notMiss)
+	if c.notMiss > 0 {
+		q = q.note("%d invalidated reads were not MISS and were tried again; they are not in the count", c.notMiss)
 	}
-	b.logf("per miss: %.2f MySQL queries, %.2f Redis writes", q.Ours, rw.Ours)
-	return []Row{q, rw}, nil
+	return []Row{q, rw}
 }

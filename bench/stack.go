@@ -3,18 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -22,6 +17,8 @@ import (
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/testenv"
+	"github.com/techlist/techlist/testenv/stack"
 )
 
 // world is what a run owns: the built programs, a database and a key prefix
@@ -53,7 +50,7 @@ func newWorld(ctx context.Context, root string, getenv func(string) string, extr
 	if err := env.Err(); err != nil {
 		return nil, err
 	}
-	suffix := randomSuffix()
+	suffix := testenv.Suffix()
 	mcfg.Database, mcfg.Table = "bench_"+suffix, "techlist"
 	w = &world{root: root, mysql: mcfg, redis: rcfg, names: "bench-" + suffix, extraEnv: extraEnv, logf: logf}
 	defer func() {
@@ -70,10 +67,8 @@ func newWorld(ctx context.Context, root string, getenv func(string) string, extr
 		}
 	}
 	logf("building api-server and worker-server (no -race)")
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(w.tmp, "bin")+string(filepath.Separator), "./api-server", "./worker-server")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build the services: %w\n%s", err, out)
+	if err := stack.Build(ctx, filepath.Join(w.tmp, "bin"), false, "./api-server", "./worker-server"); err != nil {
+		return nil, err
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -175,45 +170,30 @@ func (w *world) serviceEnv(extra map[string]string) map[string]string {
 
 // process is one program the run started.
 type process struct {
-	name    string
-	cmd     *exec.Cmd
-	url     string
-	logPath string
-	done    chan struct{}
-	err     error // how it exited, once done is closed
-	peak    int64 // VmHWM in bytes, read just before it was stopped
+	*stack.Process
+	peak int64 // VmHWM in bytes, read just before it was stopped
 }
 
-// start runs the program bin (a path) on a free port as name, with env
-// only (no stray .env is read: it runs in an empty folder). It does not
-// wait until the program is ready.
+// start runs the program bin (a path) as name with env only (no stray .env
+// is read: it runs in an empty folder), its output to a log file of the
+// run. It returns once the program listens, not once it is ready.
 func (w *world) start(name, bin string, args []string, env map[string]string) (*process, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PORT=" + strconv.Itoa(port)}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Dir = filepath.Join(w.tmp, "run")
 	logPath := filepath.Join(w.tmp, "logs", fmt.Sprintf("%02d-%s.log", len(w.procs)+1, name))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	sp, err := stack.Start(stack.Command{Name: name, Path: bin, Args: args, Env: stack.Environ(env),
+		Dir: filepath.Join(w.tmp, "run"), Logs: logFile})
+	if err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, err
 	}
-	p := &process{name: name, cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath, done: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
+		<-sp.Done()
 		logFile.Close()
-		close(p.done)
 	}()
+	p := &process{Process: sp}
 	w.procs = append(w.procs, p)
 	return p, nil
 }
@@ -224,79 +204,35 @@ func (w *world) service(ctx context.Context, name, program string, env map[strin
 	if err != nil {
 		return nil, err
 	}
-	if err := p.waitReady(ctx, "/readyz", 60*time.Second); err != nil {
+	if err := p.WaitReady(ctx, "/readyz", 60*time.Second); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// waitReady polls path until it answers 200.
-func (p *process) waitReady(ctx context.Context, path string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+path, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v); its log ends:\n%s", p.name, p.err, p.logTail())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready at %s after %s; its log ends:\n%s", p.name, p.url+path, limit, p.logTail())
-		}
-	}
-}
-
 // stop reads the process's peak memory, then sends SIGTERM and waits for
 // it to exit, 20 seconds at most. A service that does not exit 0 is an
-// error: each promises a graceful shutdown.
+// error: each promises a graceful shutdown. One already gone is left be.
 func (p *process) stop() error {
-	select {
-	case <-p.done:
+	if p.Exited() {
 		return nil
-	default:
 	}
 	if peak, err := p.peakRSS(); err == nil {
 		p.peak = peak
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s did not exit within 20s of SIGTERM", p.name)
-	}
-	if p.err != nil {
-		return fmt.Errorf("%s exited with %v after SIGTERM; its log ends:\n%s", p.name, p.err, p.logTail())
-	}
-	return nil
+	return p.Stop(20 * time.Second)
 }
 
 // peakRSS returns the process's peak resident set size (VmHWM), in bytes,
 // while it runs; after stop, the value read then.
 func (p *process) peakRSS() (int64, error) {
-	select {
-	case <-p.done:
+	if p.Exited() {
 		if p.peak > 0 {
 			return p.peak, nil
 		}
-		return 0, fmt.Errorf("%s exited before its memory was read", p.name)
-	default:
+		return 0, fmt.Errorf("%s exited before its memory was read", p.Name)
 	}
-	return readVmHWM(p.cmd.Process.Pid)
+	return readVmHWM(p.Pid())
 }
 
 func readVmHWM(pid int) (int64, error) {
@@ -318,22 +254,11 @@ func readVmHWM(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
-func (p *process) logTail() string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
-
 // metric returns the value of one series (name and labels exactly as the
 // Prometheus text format writes them, e.g. `worker_messages_total{result="stored"}`)
 // from the process's /metrics, and 0 when the series is not there yet.
 func (p *process) metric(ctx context.Context, series string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/metrics", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -343,7 +268,7 @@ func (p *process) metric(ctx context.Context, series string) (float64, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%s/metrics: %s", p.url, resp.Status)
+		return 0, fmt.Errorf("%s/metrics: %s", p.URL, resp.Status)
 	}
 	return findSeries(bufio.NewScanner(resp.Body), series)
 }
@@ -357,32 +282,4 @@ func findSeries(sc *bufio.Scanner, series string) (float64, error) {
 		}
 	}
 	return 0, sc.Err()
-}
-
-// repoRoot is the folder holding go.work.
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOWORK").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOWORK: %w", err)
-	}
-	work := strings.TrimSpace(string(out))
-	if work == "" || work == "off" {
-		return "", errors.New("no go.work found: run from the repository")
-	}
-	return filepath.Dir(work), nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randomSuffix() string {
-	b := make([]byte, 5)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

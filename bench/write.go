@@ -30,8 +30,8 @@ func (b *bench) write(ctx context.Context) ([]Row, error) {
 	defer bare.stop()
 	body := []byte(`{"text":"Redis Streams with consumer groups"}`)
 	res, err := b.pairs(ctx, "POST",
-		request{method: http.MethodPost, url: b.api.url + "/api/v1/techs", body: body, contentType: "application/json", want: http.StatusAccepted},
-		request{method: http.MethodPost, url: bare.url + "/api/v1/techs", body: body, contentType: "application/json", want: http.StatusAccepted})
+		request{method: http.MethodPost, url: b.api.URL + "/api/v1/techs", body: body, contentType: "application/json", want: http.StatusAccepted},
+		request{method: http.MethodPost, url: bare.URL + "/api/v1/techs", body: body, contentType: "application/json", want: http.StatusAccepted})
 	if err != nil {
 		return nil, err
 	}

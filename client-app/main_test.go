@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,17 +15,6 @@ import (
 	"github.com/techlist/techlist/testenv/fakeapi"
 )
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // syncBuffer holds a service's log while the test reads it.
 type syncBuffer = testenv.Buffer
 
@@ -35,7 +23,7 @@ type syncBuffer = testenv.Buffer
 // at cleanup: run must return nil once its context is cancelled.
 func startApp(t *testing.T, apiURL string, extra ...string) string {
 	t.Helper()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	env := map[string]string{
 		"PORT":       strconv.Itoa(port),
 		"API_URL":    apiURL,
@@ -68,31 +56,8 @@ func startApp(t *testing.T, apiURL string, extra ...string) string {
 	})
 
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	waitForReady(t, base+"/healthz", done)
+	testenv.WaitStatus(t, base+"/healthz", http.StatusOK, 10*time.Second, done)
 	return base
-}
-
-// waitForReady polls url until it answers 200, failing if run returns first.
-func waitForReady(t *testing.T, url string, done <-chan error) {
-	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before serving: %v", err)
-		default:
-		}
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: not ready within 10s", url)
 }
 
 func TestRunEndToEnd(t *testing.T) {
@@ -132,7 +97,7 @@ func TestRunEndToEnd(t *testing.T) {
 		if err := run(context.Background(), []string{"-healthcheck"}, env, io.Discard, io.Discard); err != nil {
 			t.Errorf("run -healthcheck against the running app: got %v, want nil", err)
 		}
-		down := strconv.Itoa(freePort(t))
+		down := strconv.Itoa(testenv.FreePort(t))
 		if err := run(context.Background(), []string{"-healthcheck"}, func(k string) string {
 			if k == "PORT" {
 				return down
@@ -245,7 +210,7 @@ func TestRunReportsBadStart(t *testing.T) {
 // does.
 func TestRunAdminListener(t *testing.T) {
 	api := fakeapi.Start(t)
-	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	admin := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	base := startApp(t, api.URL, "ADMIN_ADDR", admin)
 	for url, want := range map[string]int{"http://" + admin + "/debug/pprof/": 200, base + "/debug/pprof/": 404} {
 		resp, err := http.Get(url)

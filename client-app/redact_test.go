@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/techlist/techlist/testenv"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -27,14 +28,14 @@ func TestRunDoesNotLogTheAPIPassword(t *testing.T) {
 	defer api.Close()
 	apiURL := strings.Replace(api.URL, "http://", "http://techlist:"+password+"@", 1)
 
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	env := map[string]string{"PORT": strconv.Itoa(port), "API_URL": apiURL, "LOG_FORMAT": "json", "LOG_LEVEL": "debug", "API_TIMEOUT": "2s"}
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, logs, logs) }()
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	waitForReady(t, base+"/healthz", done)
+	testenv.WaitStatus(t, base+"/healthz", http.StatusOK, 10*time.Second, done)
 
 	c := &http.Client{Timeout: 10 * time.Second}
 	for _, send := range []func() (*http.Response, error){

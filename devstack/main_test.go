@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist/testenv"
 )
 
 func TestReadSettings(t *testing.T) {
@@ -146,7 +147,7 @@ func TestRedisBehaves(t *testing.T) {
 // address it was given answers, and checks that it announced itself loudly
 // first. At the end of the test it is stopped, and run must return nil
 // and free its ports. It returns run's output.
-func startDevstack(t *testing.T, args ...string) *syncBuffer {
+func startDevstack(t *testing.T, args ...string) *testenv.Buffer {
 	t.Helper()
 	var addrs []string
 	for i := 0; i+1 < len(args); i += 2 {
@@ -155,7 +156,7 @@ func startDevstack(t *testing.T, args ...string) *syncBuffer {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, args, noEnv, out, out) }()
 	t.Cleanup(func() {
@@ -230,12 +231,7 @@ func noEnv(string) string { return "" }
 // freeAddr returns a loopback address with a port that was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 }
 
 // answers reports whether a TCP connection to addr is accepted.
@@ -246,21 +242,4 @@ func answers(addr string) bool {
 	}
 	c.Close()
 	return true
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

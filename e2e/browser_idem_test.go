@@ -90,7 +90,7 @@ func TestBrowserDoubleClickStoresOneTech(t *testing.T) {
 	}
 	browser.Do(t, ctx, "second click", chromedp.MouseClickXY(xy[0], xy[1], chromedp.ClickCount(2)))
 	var loc string
-	eventually(t, "the page of the queued tech", func() bool {
+	testenv.Eventually(t, "the page of the queued tech", func() bool {
 		loc = browser.Get(t, ctx, "location", chromedp.Location())
 		return strings.Contains(loc, "/?queued=")
 	})
@@ -100,7 +100,7 @@ func TestBrowserDoubleClickStoresOneTech(t *testing.T) {
 	id := loc[strings.Index(loc, "/?queued=")+len("/?queued="):]
 
 	var list listBody
-	eventually(t, "the queue to be empty and the tech stored", func() bool {
+	testenv.Eventually(t, "the queue to be empty and the tech stored", func() bool {
 		var st struct{ Waiting int64 }
 		getJSON(t, s.APIURL+"/api/v1/stats", &st)
 		getJSON(t, s.APIURL+"/api/v1/techs?limit=100", &list)

@@ -1,8 +1,9 @@
 package e2e
 
 import (
-	"os"
 	"testing"
+
+	"github.com/techlist/techlist/testenv/stack"
 )
 
 // startClientApp runs the built client-app against apiURL with PAGE_SIZE=10
@@ -22,13 +23,8 @@ func startClientApp(t *testing.T, apiURL string, extra ...string) string {
 	for i := 0; i+1 < len(extra); i += 2 {
 		vars[extra[i]] = extra[i+1]
 	}
-	env := []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range vars {
-		env = append(env, k+"="+v)
-	}
-	s := &Stack{procs: map[string]*proc{}}
-	t.Cleanup(func() { s.stop(t) })
-	s.ClientURL = s.start(t, "client-app", env)
-	waitReady(t, "client-app", s.ClientURL+"/healthz")
-	return s.ClientURL
+	s := stack.New(t, binDir)
+	url := s.Add(t, "client-app", stack.Environ(vars))
+	s.WaitReady(t, "client-app", "/healthz")
+	return url
 }

@@ -21,7 +21,7 @@ func TestFlowOnRedisCluster(t *testing.T) {
 				"QUEUE_MODE":  mode,
 				"TASK_COST":   "0",
 			})
-			stored := s.watchStored(t)
+			stored := watchStored(t, s)
 			text := "cluster " + mode + " " + testenv.Suffix()
 			resp, err := http.Post(s.APIURL+"/api/v1/techs", "application/json", strings.NewReader(`{"text":"`+text+`"}`))
 			if err != nil {

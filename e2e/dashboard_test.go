@@ -9,13 +9,16 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/techlist/techlist/testenv"
+	"github.com/techlist/techlist/testenv/stack"
 )
 
 // Every metric the provisioned Grafana dashboard queries is one the running
 // servers export, so the dashboard cannot silently show empty panels.
 func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	t.Parallel()
-	root, err := repoRoot()
+	root, err := stack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +45,7 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	}
 	resp.Body.Close()
 	var list listBody
-	eventually(t, "the tech stored", func() bool {
+	testenv.Eventually(t, "the tech stored", func() bool {
 		list = listBody{}
 		getJSON(t, s.APIURL+"/api/v1/techs", &list)
 		return len(list.Data) == 1

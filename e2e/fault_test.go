@@ -327,7 +327,7 @@ func TestStreamsOutageLongerThanClaimIdle(t *testing.T) {
 	time.Sleep(5 * time.Second) // the outage: five CLAIM_IDLEs
 	mysqlProxy.Restore(t)
 
-	eventually(t, "every accepted tech stored", func() bool {
+	testenv.Eventually(t, "every accepted tech stored", func() bool {
 		return len(readRows(t, db).missing(ids)) == 0
 	})
 	dead, err := redis.ListDeadLetters(context.Background(), rdb, stream, 100)
@@ -372,7 +372,7 @@ func TestFaultRunPubSub(t *testing.T) {
 
 	// The worker back, subscribed: everything accepted is stored.
 	s.Restart(t, "worker-server")
-	eventually(t, "the restarted worker to subscribe", func() bool {
+	testenv.Eventually(t, "the restarted worker to subscribe", func() bool {
 		n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
 		return err == nil && n[channel] > 0
 	})
@@ -416,7 +416,7 @@ func TestReadsSurviveRedisOutage(t *testing.T) {
 
 	before := postAccepted(t, list, "before the outage "+testenv.Suffix())
 	var page listBody
-	eventually(t, "the tech in the list", func() bool {
+	testenv.Eventually(t, "the tech in the list", func() bool {
 		page = listBody{}
 		cache := getJSON(t, list, &page)
 		_, ok := contains(page.Data, before)
@@ -471,12 +471,12 @@ func TestReadsSurviveRedisOutage(t *testing.T) {
 	}
 
 	redisProxy.Restore(t)
-	eventually(t, "reads to be cached again", func() bool {
+	testenv.Eventually(t, "reads to be cached again", func() bool {
 		cache := getJSON(t, list, &listBody{})
 		return cache == "MISS" || cache == "HIT"
 	})
 	var after string
-	eventually(t, "a POST to be accepted again (the worker back on the channel)", func() bool {
+	testenv.Eventually(t, "a POST to be accepted again (the worker back on the channel)", func() bool {
 		status, body := postText(t, list, "after the outage "+testenv.Suffix())
 		var a queued
 		if status != http.StatusAccepted || json.Unmarshal(body, &a) != nil {
@@ -485,7 +485,7 @@ func TestReadsSurviveRedisOutage(t *testing.T) {
 		after = a.ID
 		return true
 	})
-	eventually(t, "the tech posted after the outage in the list", func() bool {
+	testenv.Eventually(t, "the tech posted after the outage in the list", func() bool {
 		page = listBody{}
 		cache := getJSON(t, list, &page)
 		_, ok := contains(page.Data, after)

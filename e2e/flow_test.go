@@ -67,7 +67,7 @@ func contains(techs []techlist.Tech, id string) (techlist.Tech, bool) {
 func TestFormToListThroughAllThreeServices(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, nil)
-	stored := s.watchStored(t)
+	stored := watchStored(t, s)
 	text := "e2e <b>Go</b> & 'quotes' " + testenv.Suffix()
 
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -132,7 +132,7 @@ type seedList struct {
 func TestSeedRoutes(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, nil)
-	stored := s.watchStored(t)
+	stored := watchStored(t, s)
 	text := "seed client " + testenv.Suffix()
 
 	resp, err := http.Post(s.APIURL+"/create", "application/json", strings.NewReader(`{"text":"`+text+`"}`))

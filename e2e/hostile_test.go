@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/testenv"
 )
 
 // Hostile and odd input through the client-app's form, with the real
@@ -106,7 +107,7 @@ func TestHostileFormInput(t *testing.T) {
 
 	// Every accepted text is stored exactly as sent, and nothing else is.
 	var list listBody
-	eventually(t, "every accepted tech stored", func() bool {
+	testenv.Eventually(t, "every accepted tech stored", func() bool {
 		list = listBody{}
 		getJSON(t, s.APIURL+"/api/v1/techs?limit=100", &list)
 		return len(list.Data) >= len(accepted)

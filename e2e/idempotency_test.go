@@ -55,7 +55,7 @@ func postForm(t *testing.T, clientURL, text, key string) (int, string, string) {
 func TestFormResendStoresOneTech(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, nil)
-	stored := s.watchStored(t)
+	stored := watchStored(t, s)
 	text := "sent three times " + testenv.Suffix()
 	key := pageFormKey(t, getPage(t, s.ClientURL+"/"))
 
@@ -82,7 +82,7 @@ func TestFormResendStoresOneTech(t *testing.T) {
 	stored(ids[0])
 
 	// Nothing else is on its way: every accepted tech is stored.
-	eventually(t, "the queue to be empty", func() bool {
+	testenv.Eventually(t, "the queue to be empty", func() bool {
 		var st struct{ Waiting int64 }
 		getJSON(t, s.APIURL+"/api/v1/stats", &st)
 		return st.Waiting == 0

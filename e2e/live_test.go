@@ -6,13 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/techlist/e2e/browser"
 	"github.com/techlist/techlist/testenv"
+	"github.com/techlist/techlist/testenv/stack"
 )
 
 // The live pages in a real browser, against the three programs on the
@@ -106,7 +103,7 @@ func TestLiveQueuedToStored(t *testing.T) {
 	for _, text := range seeds {
 		liveCreate(t, s.APIURL, text)
 	}
-	eventually(t, "the seeds stored", func() bool {
+	testenv.Eventually(t, "the seeds stored", func() bool {
 		var page listBody
 		getJSON(t, s.APIURL+"/api/v1/techs", &page)
 		return len(page.Data) == len(seeds)
@@ -172,7 +169,7 @@ func TestLivePaging(t *testing.T) {
 	for i := 7; i >= 1; i-- {
 		want = append(want, prefix+strconv.Itoa(i))
 	}
-	eventually(t, "the 7 techs stored", func() bool {
+	testenv.Eventually(t, "the 7 techs stored", func() bool {
 		var page listBody
 		getJSON(t, s.APIURL+"/api/v1/techs?limit=10", &page)
 		return len(page.Data) == 7
@@ -251,7 +248,7 @@ func TestLivePaging(t *testing.T) {
 		if state, got, _ := liveItem(t, ctx); got != text || (state != "queued" && state != "stored") {
 			t.Errorf("after submitting without JavaScript: first item %s %q, want %q queued (or already stored)", state, got, text)
 		}
-		eventually(t, "the tech stored, seen by refreshing", func() bool {
+		testenv.Eventually(t, "the tech stored, seen by refreshing", func() bool {
 			ctx2, cancel := context.WithTimeout(ctx, browser.StepTimeout)
 			defer cancel()
 			if _, err := chromedp.RunResponse(ctx2, chromedp.Click(chromedp.CSS(`a[href="/"]:has(span[aria-hidden])`))); err != nil {
@@ -385,41 +382,13 @@ func TestLiveAPIDown(t *testing.T) {
 	browser.Screenshot(t, ctx, "api-down.png")
 }
 
-// liveStartClient runs the built client-app with env (and a free PORT)
+// liveStartClient runs the built client-app with env (and LOG_FORMAT=text)
 // until the test ends, when it must exit 0 on SIGTERM. It returns its URL.
 func liveStartClient(t *testing.T, env map[string]string) string {
 	t.Helper()
-	port := testenv.FreePort(t)
-	cmd := exec.Command(filepath.Join(binDir, "client-app"))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PORT=" + strconv.Itoa(port), "LOG_FORMAT=text"}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Dir = t.TempDir()
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start client-app: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("client-app exited with %v after SIGTERM, want exit 0", err)
-			}
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("client-app did not exit within 20s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("--- client-app logs ---\n%s", logs.String())
-		}
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitReady(t, "client-app", url+"/healthz") // not /readyz: the api-server is away
+	s := stack.New(t, binDir)
+	url := s.Add(t, "client-app", stack.Environ(map[string]string{"LOG_FORMAT": "text"}, env))
+	s.WaitReady(t, "client-app", "/healthz") // not /readyz: the api-server is away
 	return url
 }
 

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,29 +84,6 @@ func (p *poster) checkStored(t *testing.T, stored map[string]int) int {
 	return missing
 }
 
-// signalStop sends SIGTERM to the running service name and returns a
-// function that waits for it to exit and returns how it exited (nil: 0).
-func (s *Stack) signalStop(t *testing.T, name string) (waitExit func(limit time.Duration) error) {
-	t.Helper()
-	p := s.running(t, name)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM %s: %v", name, err)
-	}
-	return func(limit time.Duration) (exit error) {
-		t.Helper()
-		select {
-		case exit = <-p.done:
-		case <-time.After(limit):
-			p.cmd.Process.Kill()
-			<-p.done
-			t.Errorf("%s did not exit within %s of SIGTERM", name, limit)
-		}
-		delete(s.procs, name)
-		s.gone = append(s.gone, p)
-		return exit
-	}
-}
-
 // TestPubSubSIGTERMUnderBacklog: a worker with a backlog (tasks of 500 ms,
 // two at a time, 40 waiting) gets SIGTERM while POSTs go on for a second.
 // It leaves the channel first, so POSTs from then on get 503; everything
@@ -125,7 +101,7 @@ func TestPubSubSIGTERMUnderBacklog(t *testing.T) {
 		}
 	}
 
-	waitExit := s.signalStop(t, "worker-server")
+	waitExit := s.SignalStop(t, "worker-server")
 	firstRefused := -1
 	for end := time.Now().Add(time.Second); time.Now().Before(end); {
 		if o := p.post(); refused(o) && firstRefused < 0 {
@@ -219,12 +195,12 @@ func TestPubSubLeavesWhenMySQLIsDown(t *testing.T) {
 	}
 
 	mysqlProxy.Restore(t)
-	eventually(t, "a POST to be accepted again once MySQL is back", func() bool {
+	testenv.Eventually(t, "a POST to be accepted again once MySQL is back", func() bool {
 		time.Sleep(100 * time.Millisecond)
 		return accepted(p.post())
 	})
 	var stored map[string]int
-	eventually(t, "every accepted POST stored", func() bool {
+	testenv.Eventually(t, "every accepted POST stored", func() bool {
 		stored = storedTexts(t, db, prefix)
 		for _, o := range p.sent {
 			if accepted(o) && stored[o.text] == 0 {
@@ -253,12 +229,11 @@ func TestPubSubStopWithMySQLDownNamesWhatIsLost(t *testing.T) {
 	mysqlProxy.Cut()
 	postUntilRefused(t, p)
 
-	logs := s.running(t, "worker-server").logs
-	if err := s.signalStop(t, "worker-server")(20 * time.Second); err == nil {
+	if err := s.SignalStop(t, "worker-server")(20 * time.Second); err == nil {
 		t.Errorf("worker-server exited 0 after SIGTERM with MySQL cut, want non-zero: it could not store what it held")
 	}
 	var lossLines []string
-	for _, line := range strings.Split(logs.String(), "\n") {
+	for _, line := range strings.Split(s.Logs(t, "worker-server"), "\n") {
 		if strings.Contains(line, "level=ERROR") {
 			lossLines = append(lossLines, line)
 		}
@@ -313,7 +288,7 @@ func TestPubSubPatternSubscriberIsNoWorker(t *testing.T) {
 	}
 
 	s.Restart(t, "worker-server")
-	stored := s.watchStored(t)
+	stored := watchStored(t, s)
 	o := p.post()
 	if !accepted(o) {
 		t.Fatalf("POST with the worker running: got %d %s (%v), want 202", o.status, o.body, o.err)

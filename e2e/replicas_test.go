@@ -23,7 +23,7 @@ func TestReplicas(t *testing.T) {
 	s := startStack(t, map[string]string{"QUEUE_MODE": "streams", "TASK_COST": "5ms"})
 	apis := []string{s.APIURL, s.StartReplica(t, "api-server")}
 	workers := []string{s.WorkerURL, s.StartReplica(t, "worker-server")}
-	stored := s.watchStored(t)
+	stored := watchStored(t, s)
 
 	// Warm both replicas' caches, so a stale page would be there to serve.
 	for _, api := range apis {

@@ -15,7 +15,7 @@ import (
 func TestRequestIDTravelsToTheWorkerLog(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, map[string]string{"TASK_COST": "0"})
-	stored := s.watchStored(t)
+	stored := watchStored(t, s)
 	reqID := "trace-" + testenv.Suffix()
 
 	req, err := http.NewRequest("POST", s.ClientURL+"/techs", strings.NewReader(url.Values{"text": {"traced " + reqID}}.Encode()))
@@ -42,8 +42,8 @@ func TestRequestIDTravelsToTheWorkerLog(t *testing.T) {
 		"api-server":    "request_id=" + reqID,
 		"worker-server": "id=" + id + " request_id=" + reqID,
 	} {
-		eventually(t, name+" logging "+want, func() bool {
-			return strings.Contains(s.procs[name].logs.String(), want)
+		testenv.Eventually(t, name+" logging "+want, func() bool {
+			return strings.Contains(s.Logs(t, name), want)
 		})
 	}
 }

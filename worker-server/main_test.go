@@ -101,37 +101,6 @@ func (r *running) wait(t *testing.T, limit time.Duration) error {
 	}
 }
 
-// waitForStatus polls url until it answers want, failing the test after
-// limit, or at once if run returns first.
-func waitForStatus(t *testing.T, r *running, url string, want int, limit time.Duration) {
-	t.Helper()
-	client := http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(limit)
-	var last string
-	for {
-		select {
-		case <-r.done:
-			t.Fatalf("run returned %v before %s answered %d", r.err, url, want)
-		default:
-		}
-		resp, err := client.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: got %s, want %d within %s", url, last, want, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // metric returns the value of the sample named series (name and labels as
 // written in the text format) on the /metrics page at url.
 func metric(t *testing.T, url, series string) (float64, bool) {
@@ -179,8 +148,8 @@ func testRun(t *testing.T, mode string) {
 	r := startRun(t, env)
 	base := "http://127.0.0.1:" + env["PORT"]
 
-	waitForStatus(t, r, base+"/healthz", http.StatusOK, 30*time.Second)
-	waitForStatus(t, r, base+"/readyz", http.StatusOK, 5*time.Second)
+	testenv.WaitStatus(t, base+"/healthz", http.StatusOK, 30*time.Second, r.done)
+	testenv.WaitStatus(t, base+"/readyz", http.StatusOK, 5*time.Second, r.done)
 	// The -healthcheck probe of the container image finds it serving.
 	if err := run(context.Background(), []string{"-healthcheck"}, getenvFrom(env), io.Discard, io.Discard); err != nil {
 		t.Errorf("run -healthcheck on a serving worker: got %v, want nil", err)

@@ -319,7 +319,7 @@ func TestStreamLiveWorkersEntryIsNotClaimed(t *testing.T) {
 			d = receive(t, a)
 		}
 	}
-	eventually(t, "the entry in the dead letters after 3 failed attempts", func() bool {
+	testenv.Eventually(t, "the entry in the dead letters after 3 failed attempts", func() bool {
 		rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
 		if d, err := a.Receive(rctx); err == nil {
@@ -365,17 +365,6 @@ func TestStreamRestartCountsNoAttempts(t *testing.T) {
 	}
 	if letters, _ := redis.ListDeadLetters(ctx, rdb, stream, 10); len(letters) != 0 {
 		t.Errorf("got %d dead letters, want 0", len(letters))
-	}
-}
-
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

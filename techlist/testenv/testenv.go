@@ -12,7 +12,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"testing"
@@ -184,4 +186,68 @@ func FreePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// EventuallyLimit is how long Eventually waits.
+const EventuallyLimit = 20 * time.Second
+
+// Eventually calls check until it returns true, failing the test after
+// EventuallyLimit. It polls often at first (from 1 ms), then every 50 ms.
+func Eventually(tb testing.TB, what string, check func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(EventuallyLimit)
+	pause := time.Millisecond
+	for !check() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", EventuallyLimit, what)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// WaitStatus polls url until it answers want, failing the test after limit,
+// or at once when stopped (nil: never) yields a value or is closed: what
+// serves url has stopped, and the value (run's error) says how.
+func WaitStatus[T any](tb testing.TB, url string, want int, limit time.Duration, stopped <-chan T) {
+	tb.Helper()
+	if err := PollStatus(context.Background(), url, want, limit, stopped); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// PollStatus polls url until it answers want, every 20 ms, and returns an
+// error after limit, when ctx ends, or at once when stopped (nil: never)
+// yields a value or is closed.
+func PollStatus[T any](ctx context.Context, url string, want int, limit time.Duration, stopped <-chan T) error {
+	client := http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(limit)
+	last := "no answer"
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("GET %s: got %s, want %d within %s", url, last, want, limit)
+		}
+		select {
+		case v := <-stopped:
+			return fmt.Errorf("stopped (%v) before %s answered %d", v, url, want)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

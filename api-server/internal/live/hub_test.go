@@ -102,17 +102,6 @@ func receive(t *testing.T, ch <-chan live.Message) live.Message {
 	return live.Message{}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestHubFansOutEveryEvent(t *testing.T) {
 	fr := newFakeRedis(2) // Redis refuses twice, then answers
 	var seen []string
@@ -123,7 +112,7 @@ func TestHubFansOutEveryEvent(t *testing.T) {
 		seen = append(seen, ev.Tech.ID)
 	}})
 	src := <-fr.opened
-	waitFor(t, "connected", h.Connected)
+	testenv.Eventually(t, "connected", h.Connected)
 
 	a, leaveA := h.Join()
 	defer leaveA()
@@ -172,8 +161,8 @@ func TestHubResubscribesAfterALostConnection(t *testing.T) {
 
 	first.items <- errors.New("connection reset by peer")
 	second := <-fr.opened
-	waitFor(t, "the first subscription closed", first.closed.Load)
-	waitFor(t, "connected again", h.Connected)
+	testenv.Eventually(t, "the first subscription closed", first.closed.Load)
+	testenv.Eventually(t, "connected again", h.Connected)
 	second.items <- techlist.Event{Type: techlist.EventTechCreated, Tech: tech(3)}
 	if m := receive(t, ch); m.ID != tech(3).ID {
 		t.Errorf("after resubscribing: got %q, want %q", m.ID, tech(3).ID)
@@ -219,7 +208,7 @@ func TestHubStopClosesEveryClient(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("channel not closed within 5s of the stop")
 	}
-	waitFor(t, "the subscription closed", src.closed.Load)
+	testenv.Eventually(t, "the subscription closed", src.closed.Load)
 	if h.Connected() {
 		t.Error("Connected after stop: got true")
 	}
@@ -235,7 +224,7 @@ func TestHubOnRedis(t *testing.T) {
 	rdb, names := testenv.Redis(t)
 	channel := redis.EventsChannel(names.Channel)
 	h, _ := startHub(t, live.Redis(rdb, channel), live.Options{})
-	waitFor(t, "subscribed", h.Connected)
+	testenv.Eventually(t, "subscribed", h.Connected)
 	ch, leave := h.Join()
 	defer leave()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

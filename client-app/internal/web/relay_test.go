@@ -13,6 +13,7 @@ import (
 	"github.com/techlist/client-app/internal/apiclient"
 	"github.com/techlist/client-app/internal/web"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/testenv"
 )
 
 // countingUpstream is an api-server that counts the event streams opened
@@ -94,7 +95,7 @@ func TestEventsShareOneUpstream(t *testing.T) {
 	for _, resp := range resps {
 		resp.Body.Close()
 	}
-	eventually(t, "the upstream stream closed", func() bool {
+	testenv.Eventually(t, "the upstream stream closed", func() bool {
 		_, err := io.WriteString(up.latest(), ": ping\n\n")
 		return err != nil
 	})
@@ -127,7 +128,7 @@ func TestEventsStreamsAreCapped(t *testing.T) {
 		t.Errorf("stream past the cap: got %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	resps[0].Body.Close()
-	eventually(t, "a stream's place freed", func() bool {
+	testenv.Eventually(t, "a stream's place freed", func() bool {
 		resp, err := srv.Client().Get(srv.URL + "/events?probe")
 		if err != nil {
 			return false
@@ -160,14 +161,4 @@ type downUpstream struct{ *countingUpstream }
 
 func (d *downUpstream) Events(ctx context.Context) (*apiclient.EventStream, error) {
 	return nil, &apiclient.TransportError{Op: "events", Err: io.ErrUnexpectedEOF}
-}
-
-func eventually(t *testing.T, what string, check func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !check(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

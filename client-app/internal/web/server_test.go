@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/techlist/client-app/internal/apiclient"
 	"github.com/techlist/client-app/internal/web"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/testenv"
 )
 
 // The real client must keep satisfying the interface the pages declare.
@@ -641,12 +643,7 @@ func TestThroughRealClient(t *testing.T) {
 	}))
 	t.Cleanup(apiSrv.Close)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := ln.Addr().String()
-	ln.Close()
+	deadAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) // nothing listens there
 
 	tests := []struct {
 		name       string

@@ -128,7 +128,7 @@ func TestOverRedisAndMySQL(t *testing.T) {
 	}
 	publish(t, ctx, pub, envs[0])
 	publish(t, ctx, pub, envs[0])
-	eventually(t, "the duplicates to be handled", func() bool { return messages(t, reg, "received") == 5 && messages(t, reg, "stored") == 5 })
+	testenv.Eventually(t, "the duplicates to be handled", func() bool { return messages(t, reg, "received") == 5 && messages(t, reg, "stored") == 5 })
 	page, err := store.List(ctx, 100, "")
 	if err != nil {
 		t.Fatal(err)

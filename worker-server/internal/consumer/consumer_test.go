@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/testenv"
 )
 
 // wait bounds every wait in these tests: long enough for a loaded CI
@@ -288,18 +289,6 @@ func (h *harness) stop(t *testing.T) error {
 	}
 }
 
-// eventually polls cond until it holds, failing the test after wait.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s waiting for %s", wait, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func testID(i int) string { return fmt.Sprintf("01890a5d-ac96-774b-bcce-%012x", i) }
 
 func envelope(t *testing.T, id, text string, submittedAt time.Time) []byte {
@@ -371,7 +360,7 @@ func TestStoresValidEnvelopes(t *testing.T) {
 		payloads = append(payloads, payload)
 		h.src.send(t, []byte(payload))
 	}
-	eventually(t, "the batch's event", func() bool { return len(h.events.Published()) == 1 })
+	testenv.Eventually(t, "the batch's event", func() bool { return len(h.events.Published()) == 1 })
 
 	batches := h.store.Batches()
 	if got := batchSizes(batches); !slices.Equal(got, []int{3}) {
@@ -442,7 +431,7 @@ func TestBatchesBySize(t *testing.T) {
 		want = append(want, testID(i))
 		h.src.send(t, envelope(t, testID(i), fmt.Sprintf("tech %d", i), fixedNow))
 	}
-	eventually(t, "two full batches", func() bool { return len(h.store.Batches()) == 2 })
+	testenv.Eventually(t, "two full batches", func() bool { return len(h.store.Batches()) == 2 })
 	// The last 5 never fill a batch, and the timer waits an hour: they are
 	// flushed at shutdown.
 	if err := h.stop(t); err != nil {
@@ -468,7 +457,7 @@ func TestBatchWaitFlushesAPartialBatch(t *testing.T) {
 	h.start(t)
 	h.src.send(t, envelope(t, testID(1), "Go", fixedNow))
 	// No more messages and no shutdown: only the timer can flush it.
-	eventually(t, "the lone row to be stored", func() bool { return len(h.store.Batches()) == 1 })
+	testenv.Eventually(t, "the lone row to be stored", func() bool { return len(h.store.Batches()) == 1 })
 	if got := batchSizes(h.store.Batches()); !slices.Equal(got, []int{1}) {
 		t.Errorf("got batches of %v rows, want [1]", got)
 	}
@@ -507,7 +496,7 @@ func TestRejectsMalformedMessages(t *testing.T) {
 			// The consumer keeps going: a valid message after it is stored.
 			valid := testID(42)
 			h.src.send(t, envelope(t, valid, "Go", fixedNow))
-			eventually(t, "the valid message to be stored", func() bool { return len(h.store.Rows()) > 0 })
+			testenv.Eventually(t, "the valid message to be stored", func() bool { return len(h.store.Rows()) > 0 })
 			if err := h.stop(t); err != nil {
 				t.Errorf("Run: got %v, want nil", err)
 			}
@@ -542,7 +531,7 @@ func TestRetriesAFailingStore(t *testing.T) {
 	for _, id := range want {
 		h.src.send(t, envelope(t, id, "Go "+id, fixedNow))
 	}
-	eventually(t, "the batch to be stored", func() bool { return len(h.events.Published()) == 1 })
+	testenv.Eventually(t, "the batch to be stored", func() bool { return len(h.events.Published()) == 1 })
 	if err := h.stop(t); err != nil {
 		t.Fatalf("Run: got %v, want nil", err)
 	}
@@ -574,7 +563,7 @@ func TestRetriesAFailingReceive(t *testing.T) {
 	for _, id := range want {
 		h.src.send(t, envelope(t, id, "Go", fixedNow))
 	}
-	eventually(t, "the batch to be stored", func() bool { return len(h.store.Rows()) == 2 })
+	testenv.Eventually(t, "the batch to be stored", func() bool { return len(h.store.Rows()) == 2 })
 	if err := h.stop(t); err != nil {
 		t.Errorf("Run: got %v, want nil", err)
 	}
@@ -623,7 +612,7 @@ func TestShutdownWaitsForRunningTasks(t *testing.T) {
 	for _, id := range want {
 		h.src.send(t, envelope(t, id, "Go", fixedNow))
 	}
-	eventually(t, "three running tasks", func() bool { return task.started.Load() == 3 })
+	testenv.Eventually(t, "three running tasks", func() bool { return task.started.Load() == 3 })
 
 	h.cancel()
 	// The tasks are blocked, so Run cannot have returned.
@@ -650,7 +639,7 @@ func TestShutdownGivesUpAfterDrainTimeout(t *testing.T) {
 	h.start(t)
 	payload := envelope(t, testID(1), "Go", fixedNow)
 	h.src.send(t, payload)
-	eventually(t, "a failed insert", func() bool { return store.Calls() > 0 })
+	testenv.Eventually(t, "a failed insert", func() bool { return store.Calls() > 0 })
 
 	err := h.stop(t) // bounded: fails the test if Run does not return
 	if err == nil || !strings.Contains(err.Error(), "drain") {
@@ -694,7 +683,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, "all slots taken", func() bool { return task.inFlight.Load() >= concurrency })
+	testenv.Eventually(t, "all slots taken", func() bool { return task.inFlight.Load() >= concurrency })
 	// Let the tasks finish one at a time; each frees a slot for the next.
 	for i := range total {
 		select {
@@ -704,7 +693,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 		}
 	}
 	<-sent
-	eventually(t, "every row to be stored", func() bool { return len(h.store.Rows()) == total })
+	testenv.Eventually(t, "every row to be stored", func() bool { return len(h.store.Rows()) == total })
 	if err := h.stop(t); err != nil {
 		t.Errorf("Run: got %v, want nil", err)
 	}
@@ -728,7 +717,7 @@ func TestFailedTaskIsNotStored(t *testing.T) {
 	boom, good := envelope(t, testID(1), "boom", fixedNow), envelope(t, testID(2), "Go", fixedNow)
 	h.src.send(t, boom)
 	h.src.send(t, good)
-	eventually(t, "the good row", func() bool { return len(h.store.Rows()) == 1 })
+	testenv.Eventually(t, "the good row", func() bool { return len(h.store.Rows()) == 1 })
 	if err := h.stop(t); err != nil {
 		t.Errorf("Run: got %v, want nil", err)
 	}
