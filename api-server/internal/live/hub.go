@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/retry"
 )
 
 // Source is a subscription to the events channel; *redis.EventSubscription
@@ -91,37 +92,33 @@ func Redis(rdb goredis.UniversalClient, channel string) SubscribeFunc {
 // channel at once.
 func (h *Hub) Run(ctx context.Context) {
 	defer h.stop()
-	wait := h.opts.MinBackoff
+	backoff := retry.Backoff{Min: h.opts.MinBackoff, Max: h.opts.MaxBackoff}
 	for ctx.Err() == nil {
 		src, err := h.subscribe(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
+			wait := backoff.Next()
 			h.logger.Warn("live events: cannot subscribe; retrying", "err", err, "in", wait)
-		} else {
-			wait = h.opts.MinBackoff // it worked: a new failure starts over
-			h.setConnected(true)
-			h.gap()
-			err = h.relay(ctx, src)
-			h.setConnected(false)
-			h.gap()
-			src.Close()
-			if ctx.Err() != nil {
-				return
-			}
-			h.logger.Warn("live events: subscription lost; subscribing again", "err", err, "in", wait)
-			// Events published meanwhile are lost (pub/sub keeps nothing);
-			// pages that refresh show them.
+			retry.Sleep(ctx, wait)
+			continue
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		backoff.Reset() // it worked: a new failure starts over
+		h.setConnected(true)
+		h.gap()
+		err = h.relay(ctx, src)
+		h.setConnected(false)
+		h.gap()
+		src.Close()
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
-		wait = min(wait*2, h.opts.MaxBackoff)
+		wait := backoff.Next()
+		h.logger.Warn("live events: subscription lost; subscribing again", "err", err, "in", wait)
+		// Events published meanwhile are lost (pub/sub keeps nothing);
+		// pages that refresh show them.
+		retry.Sleep(ctx, wait)
 	}
 }
 
