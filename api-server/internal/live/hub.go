@@ -43,14 +43,23 @@ type Options struct {
 	// Buffer is how many messages a client may fall behind before it is
 	// dropped (its channel closed, so it reconnects). Default 64.
 	Buffer int
-	// OnEvent, when set, is called with each event before it is relayed.
-	OnEvent func(ctx context.Context, ev techlist.Event)
-	// OnGap, when set, is called whenever events may have been missed: on
-	// each (re)subscription and when a subscription is lost.
-	OnGap func()
+	// Watchers are told of each event before it is relayed, and of each
+	// moment events may have been missed.
+	Watchers []Watcher
 	// MinBackoff and MaxBackoff bound the wait before subscribing again
 	// after a failure. Defaults 200ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
+}
+
+// Watcher is told what the hub receives, before any client is. The
+// api-server's caches are watchers: each stored tech makes some of what
+// they hold stale.
+type Watcher interface {
+	// TechStored is called with each event.
+	TechStored(ctx context.Context, ev techlist.Event)
+	// EventsMissed is called whenever events may have been missed: on each
+	// (re)subscription and when a subscription is lost.
+	EventsMissed()
 }
 
 // Hub holds the one subscription and the connected clients.
@@ -123,8 +132,8 @@ func (h *Hub) Run(ctx context.Context) {
 }
 
 func (h *Hub) gap() {
-	if h.opts.OnGap != nil {
-		h.opts.OnGap()
+	for _, w := range h.opts.Watchers {
+		w.EventsMissed()
 	}
 }
 
@@ -140,8 +149,8 @@ func (h *Hub) relay(ctx context.Context, src Source) error {
 			}
 			return err
 		}
-		if h.opts.OnEvent != nil {
-			h.opts.OnEvent(ctx, ev)
+		for _, w := range h.opts.Watchers {
+			w.TechStored(ctx, ev)
 		}
 		data, err := json.Marshal(ev)
 		if err != nil {
