@@ -78,6 +78,10 @@ func readSettings(env *config.Env) settings {
 		adminAddr:       service.AdminAddr(env),
 	}
 	s.replica, s.hasReplica = mysql.ReplicaConfigFromEnv(env, s.mysql)
+	// POSTs a second per client IP; 0 is no limit. The burst defaults to
+	// two seconds' worth (httpapi.Config).
+	s.server.RateLimit = env.Float("RATE_LIMIT", 0, 0, 1_000_000)
+	s.server.RateBurst = env.Int("RATE_BURST", 0, 1, 2_000_000)
 	// The lease must outlast a POST's slowest answer: PUBLISH_RETRY plus
 	// the last attempt and the calls around it (each bounded by the Redis
 	// client's timeouts of a few seconds).
