@@ -88,10 +88,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // http.Server.RegisterOnShutdown.
 func (s *Server) CloseStreams() { s.endStreams() }
 
-// NewServer returns the client-app's handler: every route, behind CSRF
-// protection, security headers and a request log. It fails when the
+// NewServer returns the client-app's handler. It fails when the
 // configuration is wrong or the embedded templates do not parse.
 func NewServer(logger *slog.Logger, api API, cfg Config) (*Server, error) {
+	// The event streams' lifetime: until CloseStreams.
+	streams, endStreams := context.WithCancel(context.Background())
+	h, err := newHandler(streams, logger, api, cfg)
+	if err != nil {
+		endStreams()
+		return nil, err
+	}
+	return &Server{handler: h, endStreams: endStreams}, nil
+}
+
+// newHandler returns every route, behind CSRF protection, security headers
+// and a request log; the event streams end when streams does.
+func newHandler(streams context.Context, logger *slog.Logger, api API, cfg Config) (http.Handler, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -103,8 +115,6 @@ func NewServer(logger *slog.Logger, api API, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	// The event streams' lifetime: until CloseStreams.
-	streams, endStreams := context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	addRoutes(streams, mux, logger, api, p, static, cfg)
 
@@ -115,5 +125,5 @@ func NewServer(logger *slog.Logger, api API, cfg Config) (*Server, error) {
 	h = csrf.Handler(h)
 	h = securityHeaders(h)
 	h = logRequests(logger, p, h)
-	return &Server{handler: h, endStreams: endStreams}, nil
+	return h, nil
 }
