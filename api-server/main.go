@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -14,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	goredis "github.com/redis/go-redis/v9"
-	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/metrics"
 	"github.com/techlist/techlist/mysql"
@@ -77,6 +78,10 @@ func readSettings(env *config.Env) settings {
 		adminAddr:       service.AdminAddr(env),
 	}
 	s.replica, s.hasReplica = mysql.ReplicaConfigFromEnv(env, s.mysql)
+	// POSTs a second per client IP; 0 is no limit. The burst defaults to
+	// two seconds' worth (httpapi.Config).
+	s.server.RateLimit = env.Float("RATE_LIMIT", 0, 0, 1_000_000)
+	s.server.RateBurst = env.Int("RATE_BURST", 0, 1, 2_000_000)
 	// The lease must outlast a POST's slowest answer: PUBLISH_RETRY plus
 	// the last attempt and the calls around it (each bounded by the Redis
 	// client's timeouts of a few seconds).
@@ -88,34 +93,18 @@ func readSettings(env *config.Env) settings {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("api-server", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
-	if err := flags.Parse(args); err != nil {
+	cfg, logger, healthcheck, err := configure(args, getenv, stdout, stderr)
+	if err != nil || healthcheck {
 		return err
 	}
-	env := config.NewEnv(getenv)
-	cfg := readSettings(env)
-	logger := config.NewLogger(env, stdout)
-	if err := env.Err(); err != nil {
-		return err
-	}
-	if *healthcheck {
-		return service.HealthCheck(cfg.port)
-	}
-	logger = logger.With("service", "api-server")
-
-	// MySQL may still be starting when the whole stack comes up at once.
-	var store *mysql.Store
-	err := service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) (err error) {
-		store, err = mysql.OpenStore(ctx, cfg.mysql)
-		return err
-	})
+	store, replica, err := openMySQL(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-
+	if replica != nil {
+		defer replica.Close()
+	}
 	rdb := redis.NewClient(cfg.redis)
 	defer rdb.Close()
 	if err := redis.Ping(ctx, rdb); err != nil {
@@ -129,25 +118,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	apiMetrics := httpapi.NewMetrics(reg)
 	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
 	cache.SetMaxPages(cfg.listCachePages)
-	var replica *mysql.Store
-	if cfg.hasReplica {
-		db, err := mysql.OpenReplica(cfg.replica)
-		if err != nil {
-			return err
-		}
-		replica = mysql.NewStore(db, cfg.replica.Table)
-		defer replica.Close()
-		logger.Info("reading from a MySQL replica where its lag is harmless", "replica", cfg.replica.Host+":"+strconv.Itoa(cfg.replica.Port))
-	}
-	var local *cacheaside.Local
-	if cfg.localTTL > 0 {
-		local = cacheaside.NewLocal(cfg.localTTL, cfg.localEntries)
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "api_cache_local_hits_total", Help: "List reads answered by the in-process tier (also counted as HIT).",
-		}, func() float64 { return float64(local.Hits()) }))
-	}
-	// Live updates: one subscription to the worker's events, relayed to
-	// every GET /api/v1/events client; and the numbers of GET /api/v1/stats.
 	pending := redis.NewPendingIndex(cache)
 	queue := publisher(cfg, rdb)
 	cacheCounter := stats.NewCacheCounter(apiMetrics)
@@ -157,29 +127,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Total:     stats.RowCounter(store.DB(), cfg.mysql.Table),
 		Cache:     cacheCounter,
 	}, logger)
-	reader := cacheaside.NewReader(cache, store, local, logger, cacheCounter)
+	reader := cacheaside.NewReader(cache, store, newLocal(cfg, reg), logger, cacheCounter)
 	if replica != nil {
 		reader.UseReplica(replica)
 	}
+	// Live updates: one subscription to the worker's events, relayed to
+	// every GET /api/v1/events client; each event first drops what the
+	// stored tech makes stale here.
 	hub := live.NewHub(live.Redis(rdb, redis.EventsChannel(cfg.channel)), logger, live.Options{
-		// The in-process tier is dropped on every commit the worker
-		// announces, and whenever events may have been missed; its TTL
-		// bounds staleness in between.
-		OnGap: func() {
-			if local != nil {
-				local.Invalidate()
-			}
-		},
-		OnEvent: func(ctx context.Context, ev techlist.Event) {
-			if local != nil {
-				local.Invalidate()
-			}
-			statsSource.TechStored()
-			reader.Forget(ev.Tech.ID)
-			if err := pending.Forget(ctx, ev.Tech.ID); err != nil {
-				logger.Debug("live events: forget pending id", "err", err)
-			}
-		},
+		Watchers: []live.Watcher{cacheaside.NewInvalidator(reader, pending, logger), statsSource},
 	})
 	statsSource.SetLive(hub.Connected)
 	reg.MustRegister(live.ClientsGauge(hub))
@@ -204,6 +160,64 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "cache_prefix", cfg.cachePrefix,
 		"mysql", cfg.mysql.Host+":"+strconv.Itoa(cfg.mysql.Port)+"/"+cfg.mysql.Database+"."+cfg.mysql.Table)
+	return serve(ctx, cfg, handler, logger)
+}
+
+// configure reads the flags and the environment. healthcheck is true when
+// -healthcheck asked for a probe, which it has run, with err its outcome.
+func configure(args []string, getenv func(string) string, stdout, stderr io.Writer) (cfg settings, logger *slog.Logger, healthcheck bool, err error) {
+	flags := flag.NewFlagSet("api-server", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	probe := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
+	if err := flags.Parse(args); err != nil {
+		return settings{}, nil, false, err
+	}
+	env := config.NewEnv(getenv)
+	cfg = readSettings(env)
+	logger = config.NewLogger(env, stdout)
+	if err := env.Err(); err != nil {
+		return settings{}, nil, false, err
+	}
+	if *probe {
+		return cfg, logger, true, service.HealthCheck(cfg.port)
+	}
+	return cfg, logger.With("service", "api-server"), false, nil
+}
+
+// openMySQL opens the primary, retrying while MySQL may still be starting
+// (as when the whole stack comes up at once), and the replica when one is
+// configured (else replica is nil).
+func openMySQL(ctx context.Context, cfg settings, logger *slog.Logger) (store, replica *mysql.Store, err error) {
+	err = service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) (err error) {
+		store, err = mysql.OpenStore(ctx, cfg.mysql)
+		return err
+	})
+	if err != nil || !cfg.hasReplica {
+		return store, nil, err
+	}
+	db, err := mysql.OpenReplica(cfg.replica)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	logger.Info("reading from a MySQL replica where its lag is harmless", "replica", cfg.replica.Host+":"+strconv.Itoa(cfg.replica.Port))
+	return store, mysql.NewStore(db, cfg.replica.Table), nil
+}
+
+// newLocal returns the in-process tier of list pages, registering its
+// counter, or nil when LOCAL_CACHE_TTL is 0.
+func newLocal(cfg settings, reg prometheus.Registerer) *cacheaside.Local {
+	if cfg.localTTL <= 0 {
+		return nil
+	}
+	local := cacheaside.NewLocal(cfg.localTTL, cfg.localEntries)
+	reg.MustRegister(cacheaside.HitsCounter(local))
+	return local
+}
+
+// serve serves handler on PORT, and pprof on ADMIN_ADDR when set, until
+// ctx ends; then it shuts down within SHUTDOWN_TIMEOUT.
+func serve(ctx context.Context, cfg settings, handler http.Handler, logger *slog.Logger) error {
 	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), handler, logger)
 	ln, err := service.Listen(srv)
 	if err != nil {

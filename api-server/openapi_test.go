@@ -611,6 +611,9 @@ func TestOpenAPIMatchesTheServer(t *testing.T) {
 	down["PORT"] = strconv.Itoa(testenv.FreePort(t))
 	down["REDIS_ADDRS"] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	down["EVENTS_MAX_CLIENTS"] = "1"
+	// Three POSTs at once, then one in 1000s: the three below, then 429s.
+	down["RATE_LIMIT"] = "0.001"
+	down["RATE_BURST"] = "3"
 	downBase := startServer(t, down)
 	// Its one event stream taken, a second is refused.
 	stream, err := http.Get(downBase + "/api/v1/events")
@@ -628,6 +631,8 @@ func TestOpenAPIMatchesTheServer(t *testing.T) {
 		{name: "POST, Redis down", method: "POST", target: "/api/v1/techs", header: jsonType, body: `{"text":"Go"}`, status: 503},
 		{name: "POST with a key, Redis down", method: "POST", target: "/api/v1/techs", header: withKey(jsonType, "k"), body: `{"text":"Go"}`, status: 503},
 		{name: "seed POST, Redis down", method: "POST", target: "/create", header: formType, body: "text=Go", status: 503},
+		{name: "POST past RATE_BURST", method: "POST", target: "/api/v1/techs", header: jsonType, body: `{"text":"Go"}`, status: 429},
+		{name: "seed POST past RATE_BURST", method: "POST", target: "/create", header: formType, body: "text=Go", status: 429},
 	}
 	for _, ex := range exchanges {
 		c.do(t, downBase, ex)

@@ -102,25 +102,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer hc.CloseIdleConnections()
 	api := apiclient.New(cfg.apiURL, hc)
 
-	// The live event streams end when the server starts shutting down;
-	// Shutdown would otherwise wait for them until its timeout.
-	streams, endStreams := context.WithCancel(context.Background())
-	defer endStreams()
 	handler, err := web.NewServer(logger, api, web.Config{
 		PageSize:      cfg.pageSize,
 		QueuedTimeout: cfg.queuedTimeout,
 		SubmitWait:    cfg.apiTimeout,
 		MaxStreams:    cfg.maxStreams,
-		Streams:       streams,
 	})
 	if err != nil {
 		return err
 	}
+	defer handler.CloseStreams()
 	// API_URL may carry a password; no log line shows it.
 	logger.Info("starting", "api_url", cfg.apiURL.Redacted(), "page_size", cfg.pageSize,
 		"api_timeout", cfg.apiTimeout, "queued_timeout", cfg.queuedTimeout)
 	srv := service.NewHTTPServer(net.JoinHostPort("", strconv.Itoa(cfg.port)), handler, logger)
-	srv.RegisterOnShutdown(endStreams)
+	// The live event streams end when the server starts shutting down;
+	// Shutdown would otherwise wait for them until its timeout.
+	srv.RegisterOnShutdown(handler.CloseStreams)
 	// A page may wait a whole API_TIMEOUT on the api-server before it is
 	// written; a submission up to twice (it may first wait for an earlier
 	// send of its form). (The event streams set their own deadline on each

@@ -166,9 +166,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer closeSrc()
 
 	analyser := task.Analyser{Cost: cfg.taskCost}
-	cons := consumer.New(cfg.consumer, src, analyser.Analyse, store,
-		redis.NewCache(rdb, cfg.cachePrefix, time.Minute), redis.NewEventPublisher(rdb, redis.EventsChannel(cfg.channel)),
-		logger, consumer.NewMetrics(reg), time.Now)
+	cons := consumer.New(cfg.consumer, consumer.Deps{
+		Source:  src,
+		Analyse: analyser.Analyse,
+		Store:   store,
+		Cache:   redis.NewCache(rdb, cfg.cachePrefix, time.Minute),
+		Events:  redis.NewEventPublisher(rdb, redis.EventsChannel(cfg.channel)),
+		Logger:  logger,
+		Metrics: consumer.NewMetrics(reg),
+		Now:     time.Now,
+	})
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "task_cost", cfg.taskCost,
 		"concurrency", cfg.consumer.Concurrency, "batch_size", cfg.consumer.BatchSize)
 

@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -64,6 +65,20 @@ func (e *Env) Int(name string, def, min, max int) int {
 		return def
 	}
 	return n
+}
+
+// Float returns the variable as a number in [min, max], such as 0.5.
+func (e *Env) Float(name string, def, min, max float64) float64 {
+	v, ok := e.lookup(name)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || f < min || f > max {
+		e.fail(name, v, fmt.Sprintf("want a number from %g to %g", min, max))
+		return def
+	}
+	return f
 }
 
 // Duration returns the variable as a Go duration such as 250ms or 1m30s;

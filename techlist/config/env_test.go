@@ -98,3 +98,26 @@ func TestGetenvPrefersRealEnvironment(t *testing.T) {
 		t.Errorf("missing .env: got %v, want nil", err)
 	}
 }
+
+func TestEnvFloat(t *testing.T) {
+	env := NewEnv(mapEnv(map[string]string{"RATE": " 0.5 ", "WHOLE": "20"}))
+	if got := env.Float("RATE", 0, 0, 100); got != 0.5 {
+		t.Errorf("Float: got %g, want 0.5", got)
+	}
+	if got := env.Float("WHOLE", 0, 0, 100); got != 20 {
+		t.Errorf("Float of a whole number: got %g, want 20", got)
+	}
+	if got := env.Float("UNSET", 3, 0, 100); got != 3 {
+		t.Errorf("Float default: got %g, want 3", got)
+	}
+	if err := env.Err(); err != nil {
+		t.Fatalf("Err: got %v, want nil", err)
+	}
+	for _, v := range []string{"fast", "-1", "101", "NaN", "Inf"} {
+		env := NewEnv(mapEnv(map[string]string{"RATE_LIMIT": v}))
+		env.Float("RATE_LIMIT", 0, 0, 100)
+		if err := env.Err(); err == nil || !strings.Contains(err.Error(), "RATE_LIMIT") {
+			t.Errorf("RATE_LIMIT=%s: got error %v, want one naming the variable", v, err)
+		}
+	}
+}

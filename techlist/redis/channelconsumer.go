@@ -11,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/retry"
 )
 
 // ChannelConfig says which channel a ChannelConsumer reads and how.
@@ -271,7 +272,7 @@ func (s *session) setSubscribed(v bool) {
 // closing the connection.
 func (c *ChannelConsumer) read(s *session) {
 	defer close(s.done)
-	wait := 100 * time.Millisecond
+	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	for {
 		msg, err := s.ps.Receive(context.Background())
 		if err != nil {
@@ -279,16 +280,18 @@ func (c *ChannelConsumer) read(s *session) {
 			if s.leaving.Load() {
 				return // nothing more can come on that connection
 			}
+			wait := backoff.Next()
 			c.logger.Warn("reading the subscription failed; reconnecting", "err", err, "in", wait)
+			t := time.NewTimer(wait)
 			select {
 			case <-s.quit:
+				t.Stop()
 				return
-			case <-time.After(wait):
+			case <-t.C:
 			}
-			wait = min(2*wait, 2*time.Second)
 			continue
 		}
-		wait = 100 * time.Millisecond
+		backoff.Reset()
 		switch m := msg.(type) {
 		case *goredis.Message:
 			c.queue.push(techlist.Delivery{Payload: []byte(m.Payload)})

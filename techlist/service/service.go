@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/techlist/techlist/retry"
 )
 
 // NewHTTPServer returns an http.Server with the timeouts every service uses.
@@ -65,22 +67,20 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, logger *slog.
 // starting, as they are when a whole stack comes up at once.
 func Retry(ctx context.Context, logger *slog.Logger, what string, limit time.Duration, fn func(context.Context) error) error {
 	deadline := time.Now().Add(limit)
-	wait := 200 * time.Millisecond
+	backoff := retry.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		err := fn(ctx)
 		if err == nil {
 			return nil
 		}
+		wait := backoff.Next()
 		if time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("%s: gave up after %s: %w", what, limit, err)
 		}
 		logger.Warn("not ready yet, retrying", "what", what, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, wait) {
 			return fmt.Errorf("%s: %w", what, ctx.Err())
-		case <-time.After(wait):
 		}
-		wait = min(wait*2, 5*time.Second)
 	}
 }
 

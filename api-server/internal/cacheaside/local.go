@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Local is a small in-process tier in front of Redis for list pages: the
@@ -77,4 +79,11 @@ func (l *Local) Invalidate() {
 	defer l.mu.Unlock()
 	l.gen.Add(1)
 	clear(l.entries)
+}
+
+// HitsCounter is a Prometheus counter of the reads l answered.
+func HitsCounter(l *Local) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "api_cache_local_hits_total", Help: "List reads answered by the in-process tier (also counted as HIT).",
+	}, func() float64 { return float64(l.Hits()) })
 }

@@ -31,9 +31,10 @@ func routes(cfg Config, d Deps) http.Handler {
 		writeError(w, r, d.Logger, techlist.Errorf(techlist.EMethod, "method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 
+	limit := limitRate(cfg, d.Logger) // the POSTs, per client IP
 	r.Route("/api/v1/techs", func(r chi.Router) {
 		r.Get("/", handleListTechs(d.Logger, d.Reader))
-		r.Post("/", handleCreateTech(cfg, d))
+		r.With(limit).Post("/", handleCreateTech(cfg, d))
 		r.Get("/{id}", handleGetTech(d.Logger, d.Reader))
 	})
 	r.Get("/api/v1/events", handleEvents(d.Logger, d.Events,
@@ -43,7 +44,7 @@ func routes(cfg Config, d Deps) http.Handler {
 	// The seed's routes, so a client written for it works unchanged.
 	r.Get("/", handleSeedRoot())
 	r.Get("/get", handleSeedGet(d.Logger, d.Reader))
-	r.Post("/create", handleSeedCreate(cfg, d))
+	r.With(limit).Post("/create", handleSeedCreate(cfg, d))
 
 	r.Get("/healthz", service.Healthz())
 	r.Get("/readyz", service.Readyz(d.Logger, d.Checks...))

@@ -55,6 +55,12 @@ type Config struct {
 	// EventsMaxClients bounds the open GET /api/v1/events streams; past
 	// it a new one gets 503. Zero means 1000.
 	EventsMaxClients int
+	// RateLimit is how many POSTs a second one client IP may send, to
+	// POST /api/v1/techs and POST /create together; past it they get 429.
+	// Zero means no limit. RateBurst is how many it may send at once; zero
+	// means twice RateLimit.
+	RateLimit float64
+	RateBurst int
 }
 
 // Deps are what the server needs. Every field must be set except three:

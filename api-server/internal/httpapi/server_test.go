@@ -239,8 +239,11 @@ type fixture struct {
 	idem    *fakeIdempotency
 	store   Idempotency // used instead of idem when set
 	checks  []service.Check
-	ids     atomic.Int64
-	handler http.Handler
+	// rateLimit and rateBurst are Config.RateLimit and RateBurst.
+	rateLimit float64
+	rateBurst int
+	ids       atomic.Int64
+	handler   http.Handler
 }
 
 // newFixture builds a server over fresh fakes; change the fakes before
@@ -266,6 +269,8 @@ func (f *fixture) build(t *testing.T) http.Handler {
 		MaxBodyBytes: testMaxBody,
 		PendingTTL:   time.Hour,
 		PublishRetry: time.Second,
+		RateLimit:    f.rateLimit,
+		RateBurst:    f.rateBurst,
 	}, Deps{
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Reader:      f.reader,

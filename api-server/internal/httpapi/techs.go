@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/retry"
 
 	"github.com/techlist/api-server/internal/cacheaside"
 )
@@ -213,10 +214,14 @@ func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 	// Sending it again is harmless (the stream appends an id once; a
 	// repeated pub/sub message stores one row), so it is retried for a
 	// while: a short Redis outage then costs latency, not a refusal.
-	wait := 100 * time.Millisecond
-	for deadline := time.Now().Add(cfg.PublishRetry); uncertain(err) && ctx.Err() == nil && time.Now().Add(wait).Before(deadline); {
-		sleep(ctx, wait)
-		wait = min(2*wait, time.Second)
+	deadline := time.Now().Add(cfg.PublishRetry)
+	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
+	for uncertain(err) && ctx.Err() == nil {
+		wait := backoff.Next()
+		if !time.Now().Add(wait).Before(deadline) {
+			break
+		}
+		retry.Sleep(ctx, wait)
 		err = d.Publisher.Publish(ctx, env)
 	}
 	if err == nil {
@@ -249,15 +254,6 @@ func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 // outcome unknown: not a clear refusal (nobody listening, queue full).
 func uncertain(err error) bool {
 	return err != nil && !errors.Is(err, techlist.ErrNoSubscribers) && !errors.Is(err, techlist.ErrQueueFull)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // idempotencyKey returns the request's Idempotency-Key header, checked: 1

@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/redis"
+	"github.com/techlist/techlist/retry"
 )
 
 // Source is a subscription to the events channel; *redis.EventSubscription
@@ -42,14 +43,23 @@ type Options struct {
 	// Buffer is how many messages a client may fall behind before it is
 	// dropped (its channel closed, so it reconnects). Default 64.
 	Buffer int
-	// OnEvent, when set, is called with each event before it is relayed.
-	OnEvent func(ctx context.Context, ev techlist.Event)
-	// OnGap, when set, is called whenever events may have been missed: on
-	// each (re)subscription and when a subscription is lost.
-	OnGap func()
+	// Watchers are told of each event before it is relayed, and of each
+	// moment events may have been missed.
+	Watchers []Watcher
 	// MinBackoff and MaxBackoff bound the wait before subscribing again
 	// after a failure. Defaults 200ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
+}
+
+// Watcher is told what the hub receives, before any client is. The
+// api-server's caches are watchers: each stored tech makes some of what
+// they hold stale.
+type Watcher interface {
+	// TechStored is called with each event.
+	TechStored(ctx context.Context, ev techlist.Event)
+	// EventsMissed is called whenever events may have been missed: on each
+	// (re)subscription and when a subscription is lost.
+	EventsMissed()
 }
 
 // Hub holds the one subscription and the connected clients.
@@ -91,43 +101,39 @@ func Redis(rdb goredis.UniversalClient, channel string) SubscribeFunc {
 // channel at once.
 func (h *Hub) Run(ctx context.Context) {
 	defer h.stop()
-	wait := h.opts.MinBackoff
+	backoff := retry.Backoff{Min: h.opts.MinBackoff, Max: h.opts.MaxBackoff}
 	for ctx.Err() == nil {
 		src, err := h.subscribe(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
+			wait := backoff.Next()
 			h.logger.Warn("live events: cannot subscribe; retrying", "err", err, "in", wait)
-		} else {
-			wait = h.opts.MinBackoff // it worked: a new failure starts over
-			h.setConnected(true)
-			h.gap()
-			err = h.relay(ctx, src)
-			h.setConnected(false)
-			h.gap()
-			src.Close()
-			if ctx.Err() != nil {
-				return
-			}
-			h.logger.Warn("live events: subscription lost; subscribing again", "err", err, "in", wait)
-			// Events published meanwhile are lost (pub/sub keeps nothing);
-			// pages that refresh show them.
+			retry.Sleep(ctx, wait)
+			continue
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		backoff.Reset() // it worked: a new failure starts over
+		h.setConnected(true)
+		h.gap()
+		err = h.relay(ctx, src)
+		h.setConnected(false)
+		h.gap()
+		src.Close()
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
-		wait = min(wait*2, h.opts.MaxBackoff)
+		wait := backoff.Next()
+		h.logger.Warn("live events: subscription lost; subscribing again", "err", err, "in", wait)
+		// Events published meanwhile are lost (pub/sub keeps nothing);
+		// pages that refresh show them.
+		retry.Sleep(ctx, wait)
 	}
 }
 
 func (h *Hub) gap() {
-	if h.opts.OnGap != nil {
-		h.opts.OnGap()
+	for _, w := range h.opts.Watchers {
+		w.EventsMissed()
 	}
 }
 
@@ -143,8 +149,8 @@ func (h *Hub) relay(ctx context.Context, src Source) error {
 			}
 			return err
 		}
-		if h.opts.OnEvent != nil {
-			h.opts.OnEvent(ctx, ev)
+		for _, w := range h.opts.Watchers {
+			w.TechStored(ctx, ev)
 		}
 		data, err := json.Marshal(ev)
 		if err != nil {

@@ -15,11 +15,19 @@ import (
 	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/testenv"
 
+	"github.com/techlist/api-server/internal/cacheaside"
 	"github.com/techlist/api-server/internal/live"
+	"github.com/techlist/api-server/internal/stats"
 )
 
 // The real subscription is a Source.
 var _ live.Source = (*redis.EventSubscription)(nil)
+
+// What the api-server makes watch the hub.
+var (
+	_ live.Watcher = (*cacheaside.Invalidator)(nil)
+	_ live.Watcher = (*stats.Source)(nil)
+)
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -78,6 +86,24 @@ func (f *fakeRedis) subscribe(ctx context.Context) (live.Source, error) {
 	return s, nil
 }
 
+// watcherFuncs is a Watcher of two funcs; either may be nil.
+type watcherFuncs struct {
+	stored func(ctx context.Context, ev techlist.Event)
+	missed func()
+}
+
+func (w watcherFuncs) TechStored(ctx context.Context, ev techlist.Event) {
+	if w.stored != nil {
+		w.stored(ctx, ev)
+	}
+}
+
+func (w watcherFuncs) EventsMissed() {
+	if w.missed != nil {
+		w.missed()
+	}
+}
+
 func startHub(t *testing.T, sub live.SubscribeFunc, opts live.Options) (*live.Hub, context.CancelFunc) {
 	t.Helper()
 	opts.MinBackoff, opts.MaxBackoff = time.Millisecond, 5*time.Millisecond
@@ -106,11 +132,11 @@ func TestHubFansOutEveryEvent(t *testing.T) {
 	fr := newFakeRedis(2) // Redis refuses twice, then answers
 	var seen []string
 	var mu sync.Mutex
-	h, _ := startHub(t, fr.subscribe, live.Options{OnEvent: func(_ context.Context, ev techlist.Event) {
+	h, _ := startHub(t, fr.subscribe, live.Options{Watchers: []live.Watcher{watcherFuncs{stored: func(_ context.Context, ev techlist.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, ev.Tech.ID)
-	}})
+	}}}})
 	src := <-fr.opened
 	testenv.Eventually(t, "connected", h.Connected)
 
@@ -136,7 +162,7 @@ func TestHubFansOutEveryEvent(t *testing.T) {
 	}
 	mu.Lock()
 	if len(seen) != 1 || seen[0] != tech(1).ID {
-		t.Errorf("OnEvent: got %q, want [%s]", seen, tech(1).ID)
+		t.Errorf("TechStored: got %q, want [%s]", seen, tech(1).ID)
 	}
 	mu.Unlock()
 
@@ -239,10 +265,10 @@ func TestHubOnRedis(t *testing.T) {
 	}
 }
 
-func TestOnGapIsCalledOnEachSubscriptionAndLoss(t *testing.T) {
+func TestEventsMissedIsCalledOnEachSubscriptionAndLoss(t *testing.T) {
 	var gaps atomic.Int32
 	redis := newFakeRedis(0)
-	_, stop := startHub(t, redis.subscribe, live.Options{OnGap: func() { gaps.Add(1) }})
+	_, stop := startHub(t, redis.subscribe, live.Options{Watchers: []live.Watcher{watcherFuncs{missed: func() { gaps.Add(1) }}}})
 	defer stop()
 	first := <-redis.opened
 	waitUntil := func(want int32) {
@@ -259,4 +285,33 @@ func TestOnGapIsCalledOnEachSubscriptionAndLoss(t *testing.T) {
 	first.items <- errors.New("connection reset")
 	<-redis.opened
 	waitUntil(3) // the loss, and the new subscription
+}
+
+// TestEveryWatcherIsTold: with several watchers, each one is told of each
+// event and each gap, before clients get the event.
+func TestEveryWatcherIsTold(t *testing.T) {
+	fr := newFakeRedis(0)
+	var stored, missed [2]atomic.Int32
+	var watchers []live.Watcher
+	for i := range 2 {
+		watchers = append(watchers, watcherFuncs{
+			stored: func(context.Context, techlist.Event) { stored[i].Add(1) },
+			missed: func() { missed[i].Add(1) },
+		})
+	}
+	h, _ := startHub(t, fr.subscribe, live.Options{Watchers: watchers})
+	src := <-fr.opened
+	testenv.Eventually(t, "connected", h.Connected)
+	ch, leave := h.Join()
+	defer leave()
+	src.items <- techlist.Event{Type: techlist.EventTechCreated, Tech: tech(1)}
+	receive(t, ch)
+	for i := range 2 {
+		if n := stored[i].Load(); n != 1 {
+			t.Errorf("watcher %d: TechStored called %d times before the client got the event, want 1", i, n)
+		}
+		if n := missed[i].Load(); n != 1 {
+			t.Errorf("watcher %d: EventsMissed called %d times after subscribing, want 1", i, n)
+		}
+	}
 }

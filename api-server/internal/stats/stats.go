@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/techlist/techlist"
+
 	"github.com/techlist/api-server/internal/cacheaside"
 )
 
@@ -217,13 +219,18 @@ func (s *Source) SetLive(live func() bool) {
 }
 
 // TechStored forgets the cached count, so the next snapshot counts again:
-// the worker has just stored a tech.
-func (s *Source) TechStored() {
+// the worker has just stored ev's tech. The live hub calls it on each
+// tech.created event.
+func (s *Source) TechStored(context.Context, techlist.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fresh = false
 	s.gen++
 }
+
+// EventsMissed does nothing: a count that missed a stored tech is
+// corrected within TotalTTL.
+func (s *Source) EventsMissed() {}
 
 // Querier runs one query; *sqlx.DB and *sql.DB are ones.
 type Querier interface {

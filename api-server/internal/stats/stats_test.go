@@ -142,7 +142,7 @@ func TestTotalIsCachedBrieflyAndDroppedOnAStore(t *testing.T) {
 	if got := total(); got != 101 {
 		t.Errorf("within the TTL: got %d, want the cached 101", got)
 	}
-	s.TechStored()
+	s.TechStored(context.Background(), techlist.Event{})
 	if got := total(); got != 102 {
 		t.Errorf("after TechStored: got %d, want a fresh 102", got)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/techlist/client-app/internal/apiclient"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/retry"
 )
 
 const (
@@ -175,14 +176,14 @@ func submit(ctx context.Context, api API, cfg Config, text, key string) (string,
 	// not cut a send in half; each call is still bounded by API_TIMEOUT.
 	ctx = context.WithoutCancel(ctx)
 	deadline := time.Now().Add(cfg.SubmitWait)
-	wait := 100 * time.Millisecond
+	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
 	for {
 		id, err := api.CreateTech(ctx, text, key)
+		wait := backoff.Next()
 		if !isAPIError(err, http.StatusConflict) || time.Now().Add(wait).After(deadline) {
 			return id, err
 		}
-		time.Sleep(wait)
-		wait = min(2*wait, time.Second)
+		retry.Sleep(ctx, wait)
 	}
 }
 

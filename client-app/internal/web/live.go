@@ -59,8 +59,9 @@ type lostTech struct {
 //
 // Every page's stream shares one upstream connection and one read of the
 // numbers per interval (see relay). Past cfg.MaxStreams open streams a new
-// one gets 503.
-func handleEvents(logger *slog.Logger, api API, cfg Config) http.Handler {
+// one gets 503. Every stream ends when streams does (the server is
+// shutting down).
+func handleEvents(streams context.Context, logger *slog.Logger, api API, cfg Config) http.Handler {
 	shared := newRelay(api, logger, cfg)
 	slots := &streamSlots{max: int64(cfg.MaxStreams)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +76,7 @@ func handleEvents(logger *slog.Logger, api API, cfg Config) http.Handler {
 		// The stream ends when the browser goes or the server shuts down.
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		defer context.AfterFunc(cfg.Streams, cancel)()
+		defer context.AfterFunc(streams, cancel)()
 
 		rc := http.NewResponseController(w)
 		h := w.Header()
@@ -88,7 +89,7 @@ func handleEvents(logger *slog.Logger, api API, cfg Config) http.Handler {
 			return
 		}
 
-		l, leave, err := shared.join(ctx)
+		l, leave, err := shared.join(ctx, streams)
 		if err != nil { // the relay logged it
 			if v, ok := shared.readStats(ctx, cfg.StatsInterval); ok {
 				_ = out.send("stats", "", v)

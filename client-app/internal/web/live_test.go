@@ -452,9 +452,9 @@ func TestEventsRelaysAndCatchesUp(t *testing.T) {
 			return apiclient.NewEventStream(pr, 0), nil
 		},
 	}
-	streams, endStreams := context.WithCancel(context.Background())
-	defer endStreams()
-	srv := httptest.NewServer(newHandlerWith(t, api, web.Config{PageSize: pageSize, Heartbeat: 50 * time.Millisecond, StatsInterval: time.Hour, Streams: streams}))
+	h := newHandlerWith(t, api, web.Config{PageSize: pageSize, Heartbeat: 50 * time.Millisecond, StatsInterval: time.Hour})
+	defer h.CloseStreams()
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 
 	s, resp := openSSE(t, srv, "/events?after="+newest+"&queued="+queuedStored+"&queued="+queuedLost+"&queued="+queuedWaiting+"&queued=nonsense")
@@ -574,12 +574,12 @@ func TestEventsEndOnShutdown(t *testing.T) {
 	api := &fakeAPI{events: func(ctx context.Context) (*apiclient.EventStream, error) {
 		return apiclient.NewEventStream(pr, 0), nil
 	}}
-	streams, endStreams := context.WithCancel(context.Background())
-	srv := httptest.NewServer(newHandlerWith(t, api, web.Config{PageSize: pageSize, Streams: streams}))
+	h := newHandlerWith(t, api, web.Config{PageSize: pageSize})
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	s, _ := openSSE(t, srv, "/events")
 	s.next("status")
-	endStreams()
+	h.CloseStreams()
 	if !s.ended() {
 		t.Error("stream still open 5s after the server began shutting down")
 	}

@@ -33,7 +33,6 @@ const (
 type relay struct {
 	api      upstream
 	logger   *slog.Logger
-	life     context.Context // the server's: its end ends the connection
 	interval time.Duration
 	now      func() time.Time
 
@@ -66,15 +65,16 @@ type listener struct {
 
 func newRelay(api upstream, logger *slog.Logger, cfg Config) *relay {
 	return &relay{
-		api: api, logger: logger, life: cfg.Streams, interval: cfg.StatsInterval, now: cfg.Now,
+		api: api, logger: logger, interval: cfg.StatsInterval, now: cfg.Now,
 		listeners: map[*listener]struct{}{},
 	}
 }
 
 // join adds a page's stream, opening the upstream connection if none is
-// open. Once it returns, every event the api-server relays reaches the
-// listener. leave must be called when the page's stream ends.
-func (r *relay) join(ctx context.Context) (l *listener, leave func(), err error) {
+// open; life is the server's, whose end ends that connection. Once it
+// returns, every event the api-server relays reaches the listener. leave
+// must be called when the page's stream ends.
+func (r *relay) join(ctx, life context.Context) (l *listener, leave func(), err error) {
 	r.openMu.Lock()
 	defer r.openMu.Unlock()
 	l = &listener{events: make(chan techlist.Event, listenerBuffer), stats: make(chan statsView, 1), ended: make(chan struct{})}
@@ -85,7 +85,7 @@ func (r *relay) join(ctx context.Context) (l *listener, leave func(), err error)
 	}
 	r.mu.Unlock()
 	if !open {
-		if err := r.open(ctx, l); err != nil {
+		if err := r.open(ctx, life, l); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -95,15 +95,15 @@ func (r *relay) join(ctx context.Context) (l *listener, leave func(), err error)
 // open connects to the api-server's stream, with l as its first listener.
 // A failure is remembered for reopenWait, so pages reconnecting while the
 // api-server is down do not each try.
-func (r *relay) open(ctx context.Context, l *listener) error {
+func (r *relay) open(ctx, life context.Context, l *listener) error {
 	if !r.failedAt.IsZero() && r.now().Sub(r.failedAt) < reopenWait {
 		return r.failErr
 	}
-	cctx, cancel := context.WithCancel(r.life)
+	cctx, cancel := context.WithCancel(life)
 	stream, err := r.api.Events(cctx)
 	if err != nil {
 		cancel()
-		if ctx.Err() == nil && r.life.Err() == nil {
+		if ctx.Err() == nil && life.Err() == nil {
 			r.failedAt, r.failErr = r.now(), err
 			r.logger.Warn("events: cannot open the api-server's stream", "err", err)
 		}

@@ -57,11 +57,11 @@ func (u *countingUpstream) latest() *io.PipeWriter {
 func TestEventsShareOneUpstream(t *testing.T) {
 	total := int64(3)
 	up := &countingUpstream{fakeAPI: &fakeAPI{stats: apiclient.Stats{QueueMode: "pubsub", Total: &total, Live: true}}}
-	streams, endStreams := context.WithCancel(context.Background())
-	srv := httptest.NewServer(newHandlerWith(t, up, web.Config{PageSize: pageSize, StatsInterval: time.Hour, Streams: streams}))
+	h := newHandlerWith(t, up, web.Config{PageSize: pageSize, StatsInterval: time.Hour})
+	srv := httptest.NewServer(h)
 	// Run before openSSE's cleanups: the streams end, then the server.
 	t.Cleanup(srv.Close)
-	t.Cleanup(endStreams)
+	t.Cleanup(h.CloseStreams)
 
 	const pages = 8
 	var open []*sse
@@ -109,10 +109,10 @@ func TestEventsShareOneUpstream(t *testing.T) {
 // Past MaxStreams open streams, one more is refused with 503.
 func TestEventsStreamsAreCapped(t *testing.T) {
 	up := &countingUpstream{fakeAPI: &fakeAPI{}}
-	streams, endStreams := context.WithCancel(context.Background())
-	srv := httptest.NewServer(newHandlerWith(t, up, web.Config{PageSize: pageSize, MaxStreams: 2, Streams: streams}))
+	h := newHandlerWith(t, up, web.Config{PageSize: pageSize, MaxStreams: 2})
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	t.Cleanup(endStreams)
+	t.Cleanup(h.CloseStreams)
 	var resps []*http.Response
 	for range 2 {
 		s, resp := openSSE(t, srv, "/events")

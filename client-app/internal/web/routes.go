@@ -1,13 +1,15 @@
 package web
 
 import (
+	"context"
 	"io/fs"
 	"log/slog"
 	"net/http"
 )
 
-// addRoutes registers every route of the client-app.
-func addRoutes(mux *http.ServeMux, logger *slog.Logger, api API, p *pages, static fs.FS, cfg Config) {
+// addRoutes registers every route of the client-app. The event streams end
+// when streams does.
+func addRoutes(streams context.Context, mux *http.ServeMux, logger *slog.Logger, api API, p *pages, static fs.FS, cfg Config) {
 	mux.Handle("GET /{$}", handleIndex(logger, api, p, cfg))
 	mux.Handle("/{$}", handleMethodNotAllowed(p, "GET, HEAD"))
 
@@ -18,7 +20,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, api API, p *pages, stati
 	mux.Handle("GET /about", handleAbout(logger, api, p))
 	mux.Handle("/about", handleMethodNotAllowed(p, "GET, HEAD"))
 
-	mux.Handle("GET /events", handleEvents(logger, api, cfg))
+	mux.Handle("GET /events", handleEvents(streams, logger, api, cfg))
 	mux.Handle("/events", handleMethodNotAllowed(p, "GET, HEAD"))
 
 	mux.Handle("GET /healthz", handleHealthz())

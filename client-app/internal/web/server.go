@@ -45,9 +45,6 @@ type Config struct {
 	// MaxStreams bounds the open GET /events streams; past it a new one
 	// gets 503. Default 1000.
 	MaxStreams int
-	// Streams ends every open event stream when it is done: the server is
-	// shutting down. Nil means never.
-	Streams context.Context
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -71,19 +68,43 @@ func (c *Config) defaults() error {
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = 1000
 	}
-	if c.Streams == nil {
-		c.Streams = context.Background()
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	return nil
 }
 
-// NewServer returns the client-app's handler: every route, behind CSRF
-// protection, security headers and a request log. It fails when the
+// Server is the client-app's handler.
+type Server struct {
+	handler    http.Handler
+	endStreams context.CancelFunc
+}
+
+// ServeHTTP serves every route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// CloseStreams ends every open event stream, and those opened after at
+// once: the server is shutting down, and http.Server.Shutdown would
+// otherwise wait for them until its timeout. Register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() { s.endStreams() }
+
+// NewServer returns the client-app's handler. It fails when the
 // configuration is wrong or the embedded templates do not parse.
-func NewServer(logger *slog.Logger, api API, cfg Config) (http.Handler, error) {
+func NewServer(logger *slog.Logger, api API, cfg Config) (*Server, error) {
+	// The event streams' lifetime: until CloseStreams.
+	streams, endStreams := context.WithCancel(context.Background())
+	h, err := newHandler(streams, logger, api, cfg)
+	if err != nil {
+		endStreams()
+		return nil, err
+	}
+	return &Server{handler: h, endStreams: endStreams}, nil
+}
+
+// newHandler returns every route, behind CSRF protection, security headers
+// and a request log; the event streams end when streams does.
+func newHandler(streams context.Context, logger *slog.Logger, api API, cfg Config) (http.Handler, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -96,7 +117,7 @@ func NewServer(logger *slog.Logger, api API, cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, api, p, static, cfg)
+	addRoutes(streams, mux, logger, api, p, static, cfg)
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(handleForbidden(p))

@@ -123,7 +123,7 @@ func newHandler(t *testing.T, api web.API) http.Handler {
 	return newHandlerWith(t, api, web.Config{PageSize: pageSize})
 }
 
-func newHandlerWith(t *testing.T, api web.API, cfg web.Config) http.Handler {
+func newHandlerWith(t *testing.T, api web.API, cfg web.Config) *web.Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := web.NewServer(logger, api, cfg)

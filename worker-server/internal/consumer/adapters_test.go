@@ -53,9 +53,10 @@ func TestOverRedisAndMySQL(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	cons := New(Config{Concurrency: 8, BatchSize: 10, BatchWait: 5 * time.Millisecond, DrainTimeout: 10 * time.Second},
-		sub, task.Analyser{}.Analyse, store, cache, redis.NewEventPublisher(rdb, names.Channel+":events"),
-		slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(reg), mysql.Now)
+	cons := New(Config{Concurrency: 8, BatchSize: 10, BatchWait: 5 * time.Millisecond, DrainTimeout: 10 * time.Second}, Deps{
+		Source: sub, Analyse: task.Analyser{}.Analyse, Store: store, Cache: cache, Events: redis.NewEventPublisher(rdb, names.Channel+":events"),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(reg), Now: mysql.Now,
+	})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(runCtx) }()

@@ -8,11 +8,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/retry"
 )
 
 // Source hands out messages one at a time and is told what became of
@@ -68,6 +68,18 @@ type Config struct {
 	DrainTimeout time.Duration
 }
 
+// Deps are what the consumer works with; every field is required.
+type Deps struct {
+	Source  Source
+	Analyse Analyse
+	Store   Store
+	Cache   Cache
+	Events  Events
+	Logger  *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
+}
+
 // Consumer runs the loop.
 type Consumer struct {
 	cfg     Config
@@ -81,10 +93,10 @@ type Consumer struct {
 	now     func() time.Time
 }
 
-// New returns a Consumer; every dependency is required.
-func New(cfg Config, src Source, analyse Analyse, store Store, cache Cache, events Events, logger *slog.Logger, metrics *Metrics, now func() time.Time) *Consumer {
-	return &Consumer{cfg: cfg, src: src, analyse: analyse, store: store, cache: cache, events: events,
-		logger: logger, metrics: metrics, now: now}
+// New returns a Consumer with cfg's limits over d.
+func New(cfg Config, d Deps) *Consumer {
+	return &Consumer{cfg: cfg, src: d.Source, analyse: d.Analyse, store: d.Store, cache: d.Cache, events: d.Events,
+		logger: d.Logger, metrics: d.Metrics, now: d.Now}
 }
 
 // ErrDrainTimeout is returned by Run when messages it had received were not
@@ -101,14 +113,10 @@ type result struct {
 // Run consumes until ctx ends, then stops taking messages, lets the running
 // tasks finish and stores their rows (within DrainTimeout), and returns.
 func (c *Consumer) Run(ctx context.Context) error {
-	// Work already taken off the queue outlives ctx: pub/sub cannot give it
-	// back, so it is finished, within DrainTimeout.
-	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelDrain()
-	stopDrainTimer := context.AfterFunc(ctx, func() {
-		time.AfterFunc(c.cfg.DrainTimeout, cancelDrain)
-	})
-	defer stopDrainTimer()
+	drainCtx, endDrain := c.drainContext(ctx)
+	defer endDrain()
+	recvCtx, stopSource := c.receiveContext(ctx, drainCtx)
+	defer stopSource()
 
 	results := make(chan result, c.cfg.BatchSize)
 	batcherDone := make(chan struct{})
@@ -116,32 +124,52 @@ func (c *Consumer) Run(ctx context.Context) error {
 		defer close(batcherDone)
 		c.batch(drainCtx, results)
 	}()
+	c.receive(recvCtx, drainCtx, results)
+	close(results)
+	<-batcherDone
+	if drainCtx.Err() != nil {
+		return ErrDrainTimeout
+	}
+	return nil
+}
 
+// drainContext is the context of the work taken off the queue: it outlives
+// ctx, since pub/sub cannot give that work back, and ends DrainTimeout
+// after ctx does. end releases it.
+func (c *Consumer) drainContext(ctx context.Context) (drainCtx context.Context, end func()) {
+	drainCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopTimer := context.AfterFunc(ctx, func() {
+		time.AfterFunc(c.cfg.DrainTimeout, cancel)
+	})
+	return drainCtx, func() {
+		stopTimer()
+		cancel()
+	}
+}
+
+// receive takes messages until recvCtx ends or the source is drained,
+// retrying a failed Receive with capped, jittered backoff, and starts the
+// task of each; it returns once every task it started has finished.
+func (c *Consumer) receive(recvCtx, drainCtx context.Context, results chan<- result) {
 	var tasks sync.WaitGroup
 	sem := make(chan struct{}, c.cfg.Concurrency)
-	recvCtx, stopSource := c.receiveContext(ctx, drainCtx)
-	defer stopSource()
-	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
+	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
 	for recvCtx.Err() == nil {
 		d, err := c.src.Receive(recvCtx)
 		if err != nil {
 			if recvCtx.Err() != nil || errors.Is(err, techlist.ErrDrained) {
 				break
 			}
-			wait := backoff.next()
+			wait := backoff.Next()
 			c.logger.Warn("receive failed; retrying", "err", err, "in", wait)
-			sleep(recvCtx, wait)
+			retry.Sleep(recvCtx, wait)
 			continue
 		}
-		backoff.reset()
+		backoff.Reset()
 		c.metrics.received.Inc()
 		env, err := techlist.DecodeEnvelope(d.Payload)
 		if err != nil {
-			c.metrics.rejected.Inc()
-			c.logger.Warn("rejected a malformed message", "err", err, "bytes", len(d.Payload))
-			if err := c.src.Reject(drainCtx, d, err); err != nil {
-				c.logger.Warn("moving a rejected message aside failed", "err", err)
-			}
+			c.reject(drainCtx, d, err)
 			continue
 		}
 		// Taken off the queue already: after ctx ends it still runs, as
@@ -154,21 +182,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.src.Fail(context.WithoutCancel(drainCtx), d, drainCtx.Err())
 			continue
 		}
-		tasks.Add(1)
-		go func() {
-			defer tasks.Done()
+		tasks.Go(func() {
 			defer func() { <-sem }()
 			c.runTask(drainCtx, d, env, results)
-		}()
+		})
 	}
 	c.logger.Info("stopped taking messages; finishing running tasks")
 	tasks.Wait()
-	close(results)
-	<-batcherDone
-	if drainCtx.Err() != nil {
-		return ErrDrainTimeout
+}
+
+// reject sets a malformed message aside for good.
+func (c *Consumer) reject(ctx context.Context, d techlist.Delivery, err error) {
+	c.metrics.rejected.Inc()
+	c.logger.Warn("rejected a malformed message", "err", err, "bytes", len(d.Payload))
+	if err := c.src.Reject(ctx, d, err); err != nil {
+		c.logger.Warn("moving a rejected message aside failed", "err", err)
 	}
-	return nil
 }
 
 // receiveContext is the context messages are received under: ctx, or
@@ -253,8 +282,7 @@ func (c *Consumer) batch(ctx context.Context, results <-chan result) {
 	}
 }
 
-// flush stores a batch, retrying with capped, jittered backoff until it is
-// committed or ctx ends; then acknowledges, invalidates and announces.
+// flush stores a batch, then acknowledges, invalidates and announces it.
 func (c *Consumer) flush(ctx context.Context, batch []result) {
 	if len(batch) == 0 {
 		return
@@ -265,68 +293,16 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 		techs[i] = r.tech
 		techs[i].CreatedAt = now
 	}
-	var stored []techlist.Tech
-	backoff := newBackoff(50*time.Millisecond, 5*time.Second)
-	for {
-		var err error
-		stored, err = c.store.Insert(ctx, techs)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			c.metrics.failed.Add(float64(len(batch)))
-			ids := make([]string, len(batch))
-			for i, r := range batch {
-				ids[i] = r.tech.ID
-			}
-			c.logger.Error("gave up storing a batch at shutdown", "rows", len(batch), "ids", ids, "err", err)
-			for _, r := range batch {
-				// A durable source keeps them pending for another worker.
-				c.src.Fail(context.WithoutCancel(ctx), r.delivery, err)
-			}
-			return
-		}
-		wait := backoff.next()
-		c.logger.Warn("storing a batch failed; retrying", "rows", len(batch), "err", err, "in", wait)
-		sleep(ctx, wait)
+	stored, ok := c.insert(ctx, batch, techs)
+	if !ok {
+		return
 	}
 	c.metrics.stored.Add(float64(len(batch)))
 	c.metrics.batchSize.Observe(float64(len(batch)))
 	for _, t := range techs {
 		c.metrics.lag.Observe(now.Sub(t.SubmittedAt).Seconds())
 	}
-	ids := make([]string, len(batch))
-	deliveries := make([]techlist.Delivery, len(batch))
-	for i, r := range batch {
-		ids[i] = r.tech.ID
-		deliveries[i] = r.delivery
-	}
-	// The rows are committed. Acknowledging, clearing the pending marks and
-	// invalidating the cache run side by side; the event goes out after all
-	// three, so whoever reacts to it finds the row listed and no longer
-	// pending. A cache that cannot be invalidated now is stale for at most
-	// its TTL, so these failures are logged, not retried.
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := c.src.Ack(ctx, deliveries...); err != nil {
-			c.logger.Warn("ack failed; the messages may be delivered again (nothing is stored twice)", "rows", len(batch), "err", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := c.cache.ClearPending(ctx, ids...); err != nil {
-			c.logger.Warn("clearing pending marks failed", "err", err)
-		}
-	}()
-	if err := c.cache.InvalidateLists(ctx); err != nil {
-		c.logger.Warn("cache invalidation failed; lists may be stale until the cache TTL", "err", err)
-	}
-	wg.Wait()
-	if err := c.events.PublishCreated(ctx, stored); err != nil {
-		c.logger.Warn("publishing tech.created events failed", "err", err)
-	}
+	c.settle(ctx, batch, stored)
 	c.logger.Debug("stored a batch", "rows", len(batch))
 	// One line per record, with the id of the request that submitted it,
 	// so a tech can be followed from the client-app to here.
@@ -336,30 +312,69 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 	}
 }
 
-type backoff struct {
-	base, max, cur time.Duration
-}
-
-func newBackoff(base, max time.Duration) *backoff { return &backoff{base: base, max: max} }
-
-// next returns the next wait: doubling up to max, with full jitter so that
-// many workers retrying do not stampede together.
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.base
-	} else {
-		b.cur = min(b.cur*2, b.max)
+// insert stores the batch's techs, retrying with capped, jittered backoff
+// until they are committed or ctx ends. When ctx ends first, every message
+// of the batch is told Fail and ok is false.
+func (c *Consumer) insert(ctx context.Context, batch []result, techs []techlist.Tech) (stored []techlist.Tech, ok bool) {
+	backoff := retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
+	for {
+		stored, err := c.store.Insert(ctx, techs)
+		if err == nil {
+			return stored, true
+		}
+		if ctx.Err() != nil {
+			c.giveUp(ctx, batch, err)
+			return nil, false
+		}
+		wait := backoff.Next()
+		c.logger.Warn("storing a batch failed; retrying", "rows", len(batch), "err", err, "in", wait)
+		retry.Sleep(ctx, wait)
 	}
-	return b.cur/2 + rand.N(b.cur/2+1)
 }
 
-func (b *backoff) reset() { b.cur = 0 }
+// giveUp tells every message of a batch that could not be stored before
+// the drain ended that it failed.
+func (c *Consumer) giveUp(ctx context.Context, batch []result, err error) {
+	c.metrics.failed.Add(float64(len(batch)))
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.tech.ID
+	}
+	c.logger.Error("gave up storing a batch at shutdown", "rows", len(batch), "ids", ids, "err", err)
+	for _, r := range batch {
+		// A durable source keeps them pending for another worker.
+		c.src.Fail(context.WithoutCancel(ctx), r.delivery, err)
+	}
+}
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+// settle follows a committed batch: acknowledging, clearing the pending
+// marks and invalidating the cache run side by side; the event goes out
+// after all three, so whoever reacts to it finds the row listed and no
+// longer pending. A cache that cannot be invalidated now is stale for at
+// most its TTL, so these failures are logged, not retried.
+func (c *Consumer) settle(ctx context.Context, batch []result, stored []techlist.Tech) {
+	ids := make([]string, len(batch))
+	deliveries := make([]techlist.Delivery, len(batch))
+	for i, r := range batch {
+		ids[i] = r.tech.ID
+		deliveries[i] = r.delivery
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := c.src.Ack(ctx, deliveries...); err != nil {
+			c.logger.Warn("ack failed; the messages may be delivered again (nothing is stored twice)", "rows", len(batch), "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := c.cache.ClearPending(ctx, ids...); err != nil {
+			c.logger.Warn("clearing pending marks failed", "err", err)
+		}
+	})
+	if err := c.cache.InvalidateLists(ctx); err != nil {
+		c.logger.Warn("cache invalidation failed; lists may be stale until the cache TTL", "err", err)
+	}
+	wg.Wait()
+	if err := c.events.PublishCreated(ctx, stored); err != nil {
+		c.logger.Warn("publishing tech.created events failed", "err", err)
 	}
 }

@@ -253,8 +253,10 @@ func newHarness(t *testing.T, cfg Config, analyse Analyse, store *fakeStore) *ha
 		reg:    prometheus.NewRegistry(),
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.cons = New(cfg, h.src, analyse, h.store, h.cache, h.events, logger, NewMetrics(h.reg),
-		func() time.Time { return fixedNow })
+	h.cons = New(cfg, Deps{
+		Source: h.src, Analyse: analyse, Store: h.store, Cache: h.cache, Events: h.events,
+		Logger: logger, Metrics: NewMetrics(h.reg), Now: func() time.Time { return fixedNow },
+	})
 	return h
 }
 

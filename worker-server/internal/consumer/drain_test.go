@@ -54,9 +54,11 @@ func TestDrainerIsDrainedAfterStop(t *testing.T) {
 		src.pending = append(src.pending, envelope(t, id, "Go", fixedNow))
 	}
 	store := &fakeStore{}
-	cons := New(Config{Concurrency: 2, BatchSize: 2, BatchWait: time.Millisecond, DrainTimeout: wait},
-		src, instantAnalyse, store, &fakeCache{}, &fakeEvents{}, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		NewMetrics(prometheus.NewRegistry()), func() time.Time { return fixedNow })
+	cons := New(Config{Concurrency: 2, BatchSize: 2, BatchWait: time.Millisecond, DrainTimeout: wait}, Deps{
+		Source: src, Analyse: instantAnalyse, Store: store, Cache: &fakeCache{}, Events: &fakeEvents{},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: NewMetrics(prometheus.NewRegistry()),
+		Now: func() time.Time { return fixedNow },
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
