@@ -14,13 +14,16 @@ const EnvelopeVersion = 1
 //
 // RequestID, when present, is the id of the HTTP request that submitted the
 // tech, so the worker's log lines for the record can be found from the
-// api-server's (and the client-app's).
+// api-server's (and the client-app's). The trace context, when present, is
+// that of the api-server's publish span, so the worker's spans join the
+// POST's trace.
 type Envelope struct {
 	V           int       `json:"v"`
 	ID          string    `json:"id"`
 	Text        string    `json:"text"`
 	SubmittedAt time.Time `json:"submitted_at"`
 	RequestID   string    `json:"request_id,omitempty"`
+	TraceContext
 }
 
 // NewEnvelope returns the version-1 envelope for an accepted submission.
@@ -71,5 +74,6 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	if e.RequestID != "" && !ValidRequestID(e.RequestID) {
 		return Envelope{}, fmt.Errorf("decode envelope: invalid request_id %q", e.RequestID)
 	}
+	e.TraceContext = e.TraceContext.checked()
 	return e, nil
 }

@@ -65,3 +65,35 @@ func TestDecodeEnvelopeIgnoresUnknownMembers(t *testing.T) {
 		t.Errorf("text: got %q, want %q", e.Text, "Go")
 	}
 }
+
+// The trace context is an optional hint: a well-formed one is kept, a
+// malformed one is dropped, and either way the message is accepted.
+func TestDecodeEnvelopeTraceContext(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	const base = `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go","submitted_at":"2026-01-02T03:04:05Z"`
+	for _, tc := range []struct {
+		name, members string
+		want          TraceContext
+	}{
+		{"none", ``, TraceContext{}},
+		{"traceparent", `,"traceparent":"` + tp + `"`, TraceContext{Traceparent: tp}},
+		{"both", `,"traceparent":"` + tp + `","tracestate":"k=v"`, TraceContext{Traceparent: tp, Tracestate: "k=v"}},
+		{"malformed traceparent", `,"traceparent":"00-` + strings.Repeat("g", 32) + `-00f067aa0ba902b7-01","tracestate":"k=v"`, TraceContext{}},
+		{"uppercase traceparent", `,"traceparent":"` + strings.ToUpper(tp) + `"`, TraceContext{}},
+		{"control in tracestate", `,"traceparent":"` + tp + `","tracestate":"k=v\n"`, TraceContext{Traceparent: tp}},
+		{"long tracestate", `,"traceparent":"` + tp + `","tracestate":"` + strings.Repeat("a", 513) + `"`, TraceContext{Traceparent: tp}},
+	} {
+		e, err := DecodeEnvelope([]byte(base + tc.members + `}`))
+		if err != nil {
+			t.Errorf("%s: %v, want the envelope accepted", tc.name, err)
+			continue
+		}
+		if e.TraceContext != tc.want {
+			t.Errorf("%s: trace context %+v, want %+v", tc.name, e.TraceContext, tc.want)
+		}
+	}
+	ev, err := DecodeEvent([]byte(`{"type":"tech.created","tech":{"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go","priority":"low","created_at":"2026-01-02T03:04:05Z"},"traceparent":"` + tp + `","tracestate":"\u0000"}`))
+	if err != nil || ev.TraceContext != (TraceContext{Traceparent: tp}) {
+		t.Errorf("event: got %+v, %v; want the traceparent kept and the bad tracestate dropped", ev.TraceContext, err)
+	}
+}

@@ -6,10 +6,13 @@ import (
 )
 
 // Event is what the worker-server publishes on the events channel after a
-// row is committed.
+// row is committed. The trace context, when present, is that of the
+// worker's span that stored the row, so a page's live update can be tied
+// to the POST that caused it.
 type Event struct {
 	Type string `json:"type"`
 	Tech Tech   `json:"tech"`
+	TraceContext
 }
 
 // EventTechCreated is the type of the event announcing a committed tech.
@@ -49,5 +52,6 @@ func DecodeEvent(payload []byte) (Event, error) {
 	if _, err := ValidateText(ev.Tech.Text); err != nil {
 		return Event{}, fmt.Errorf("decode event: %w", err)
 	}
+	ev.TraceContext = ev.TraceContext.checked()
 	return ev, nil
 }

@@ -8,6 +8,7 @@ import (
 
 // NewLogger builds the logger from LOG_LEVEL (debug, info, warn, error) and
 // LOG_FORMAT (text or json; by default text when w is a terminal, else json).
+// A line logged with a context holding a span carries trace_id and span_id.
 func NewLogger(env *Env, w io.Writer) *slog.Logger {
 	var level slog.Level
 	switch env.Enum("LOG_LEVEL", "info", "debug", "info", "warn", "error") {
@@ -26,9 +27,9 @@ func NewLogger(env *Env, w io.Writer) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if env.Enum("LOG_FORMAT", format, "text", "json") == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(traceHandler{slog.NewTextHandler(w, opts)})
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(traceHandler{slog.NewJSONHandler(w, opts)})
 }
 
 // IsTerminal reports whether w is a character device such as a terminal.
