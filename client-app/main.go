@@ -18,6 +18,7 @@ import (
 	"github.com/techlist/client-app/internal/web"
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/service"
+	"github.com/techlist/techlist/tracing"
 )
 
 func main() { service.Main("client-app", run) }
@@ -79,6 +80,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	env := config.NewEnv(getenv)
 	cfg := readSettings(env)
 	logger := config.NewLogger(env, stdout)
+	tr, err := tracing.Setup(ctx, env, "client-app")
+	if err != nil {
+		return err
+	}
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -86,6 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return service.HealthCheck(cfg.port)
 	}
 	logger = logger.With("service", "client-app")
+	defer tr.Flush(logger)
 
 	// One client for every call to the api-server, each call bounded.
 	hc := &http.Client{
@@ -99,6 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			ResponseHeaderTimeout: cfg.apiTimeout,
 		},
 	}
+	hc.Transport = tr.Transport(hc.Transport) // a client span per call, carrying traceparent
 	defer hc.CloseIdleConnections()
 	api := apiclient.New(cfg.apiURL, hc)
 
@@ -115,7 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// API_URL may carry a password; no log line shows it.
 	logger.Info("starting", "api_url", cfg.apiURL.Redacted(), "page_size", cfg.pageSize,
 		"api_timeout", cfg.apiTimeout, "queued_timeout", cfg.queuedTimeout)
-	srv := service.NewHTTPServer(net.JoinHostPort("", strconv.Itoa(cfg.port)), handler, logger)
+	srv := service.NewHTTPServer(net.JoinHostPort("", strconv.Itoa(cfg.port)), tr.Handler(handler, "client-app"), logger)
 	// The live event streams end when the server starts shutting down;
 	// Shutdown would otherwise wait for them until its timeout.
 	srv.RegisterOnShutdown(handler.CloseStreams)

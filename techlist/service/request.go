@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/techlist/techlist"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RequestIDs returns middleware that gives each request an id: the
@@ -50,8 +52,15 @@ type Served struct {
 // LogRequest writes the one log line of a served request r, "request",
 // with the same fields in every service: method, path, route, status,
 // bytes, duration_ms and request_id (from the context RequestIDs set).
+// A line inside a traced request carries trace_id and span_id, and the
+// request's server span is named "METHOD route" with http.route set.
 func LogRequest(logger *slog.Logger, level slog.Level, r *http.Request, s Served) {
 	ctx := r.Context()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		// The server span was named before routing; the route names it now.
+		span.SetName(r.Method + " " + s.Route)
+		span.SetAttributes(attribute.String("http.route", s.Route))
+	}
 	logger.LogAttrs(ctx, level, "request",
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),

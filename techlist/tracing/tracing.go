@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/techlist/techlist/config"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -122,6 +124,16 @@ func Setup(ctx context.Context, env *config.Env, service string) (*Tracing, erro
 
 // Shutdown exports the spans still buffered, within ctx.
 func (t *Tracing) Shutdown(ctx context.Context) error { return t.shutdown(ctx) }
+
+// Flush exports the spans still buffered at exit, for at most 5 seconds,
+// and logs a failure: a process's last spans are worth a short wait.
+func (t *Tracing) Flush(logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		logger.Warn("exporting the last spans failed", "err", err)
+	}
+}
 
 // Tracer returns a tracer named for the instrumenting package.
 func (t *Tracing) Tracer(name string) trace.Tracer { return t.Provider.Tracer(name) }
