@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/techlist/techlist/config"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config says where the techs live.
@@ -24,6 +25,8 @@ type Config struct {
 
 	// MaxOpenConns bounds the pool; 0 means the default of 16.
 	MaxOpenConns int
+	// Tracer, when set, traces each query as a span (nil: none, at no cost).
+	Tracer trace.TracerProvider
 }
 
 // ConfigFromEnv reads the contract's MYSQL_* variables.

@@ -11,11 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/XSAM/otelsql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/golang-migrate/migrate/v4"
 	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Open connects to the configured database, creating it first when it does
@@ -42,7 +44,7 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 // newPool returns a pool for database ("" for none) on the configured
 // server, with the limits every pool here has, without connecting.
 func newPool(cfg Config, database string) (*sqlx.DB, error) {
-	db, err := sqlx.Open("mysql", cfg.dsn(database, false))
+	db, err := open(cfg, database)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +57,20 @@ func newPool(cfg Config, database string) (*sqlx.DB, error) {
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
+}
+
+// open opens the driver's pool, traced when cfg.Tracer is set.
+func open(cfg Config, database string) (*sqlx.DB, error) {
+	if cfg.Tracer == nil {
+		return sqlx.Open("mysql", cfg.dsn(database, false))
+	}
+	db, err := otelsql.Open("mysql", cfg.dsn(database, false), otelsql.WithTracerProvider(cfg.Tracer),
+		otelsql.WithAttributes(attribute.String("db.system", "mysql")),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitConnResetSession: true, OmitRows: true, OmitConnectorConnect: true}))
+	if err != nil {
+		return nil, err
+	}
+	return sqlx.NewDb(db, "mysql"), nil
 }
 
 // connect returns a pool for database ("" for none) once it answers.

@@ -22,8 +22,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/techlist/techlist/config"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config says how to reach Redis: one address, or several for a cluster.
@@ -86,4 +88,13 @@ func Ping(ctx context.Context, rdb goredis.UniversalClient) error {
 func isCluster(rdb goredis.UniversalClient) bool {
 	_, ok := rdb.(*goredis.ClusterClient)
 	return ok
+}
+
+// Trace makes each command rdb sends a span of tp's, without its
+// arguments (a PUBLISH's would hold the submitted text).
+func Trace(rdb goredis.UniversalClient, tp trace.TracerProvider) error {
+	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp), redisotel.WithDBStatement(false)); err != nil {
+		return fmt.Errorf("trace redis commands: %w", err)
+	}
+	return nil
 }
