@@ -21,6 +21,7 @@ import (
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/service"
+	"github.com/techlist/techlist/tracing"
 
 	"github.com/techlist/api-server/internal/cacheaside"
 	"github.com/techlist/api-server/internal/httpapi"
@@ -50,6 +51,7 @@ type settings struct {
 	startupTimeout  time.Duration
 	shutdownTimeout time.Duration
 	adminAddr       string
+	tracing         *tracing.Tracing // from OTEL_*, set up by configure
 }
 
 func readSettings(env *config.Env) settings {
@@ -93,10 +95,11 @@ func readSettings(env *config.Env) settings {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, logger, healthcheck, err := configure(args, getenv, stdout, stderr)
+	cfg, logger, healthcheck, err := configure(ctx, args, getenv, stdout, stderr)
 	if err != nil || healthcheck {
 		return err
 	}
+	defer cfg.tracing.Flush(logger)
 	store, replica, err := openMySQL(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -107,6 +110,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	rdb := redis.NewClient(cfg.redis)
 	defer rdb.Close()
+	if cfg.tracing.Enabled {
+		if err := redis.Trace(rdb, cfg.tracing.ChildSpans()); err != nil {
+			return err
+		}
+	}
 	if err := redis.Ping(ctx, rdb); err != nil {
 		// Reads still work from MySQL; writes answer 503 until Redis is back.
 		logger.Warn("redis is not answering; reads bypass the cache until it does", "err", err)
@@ -144,7 +152,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
 		Logger:      logger,
 		Reader:      reader,
-		Publisher:   queue,
+		Publisher:   cfg.tracing.Publisher(queue, cfg.channel),
 		Pending:     pending,
 		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL, cfg.idemLease),
 		Checks: []service.Check{
@@ -160,12 +168,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "cache_prefix", cfg.cachePrefix,
 		"mysql", cfg.mysql.Host+":"+strconv.Itoa(cfg.mysql.Port)+"/"+cfg.mysql.Database+"."+cfg.mysql.Table)
-	return serve(ctx, cfg, handler, logger)
+	return serve(ctx, cfg, cfg.tracing.Handler(handler, "api-server"), logger)
 }
 
 // configure reads the flags and the environment. healthcheck is true when
 // -healthcheck asked for a probe, which it has run, with err its outcome.
-func configure(args []string, getenv func(string) string, stdout, stderr io.Writer) (cfg settings, logger *slog.Logger, healthcheck bool, err error) {
+func configure(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (cfg settings, logger *slog.Logger, healthcheck bool, err error) {
 	flags := flag.NewFlagSet("api-server", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	probe := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
@@ -175,8 +183,14 @@ func configure(args []string, getenv func(string) string, stdout, stderr io.Writ
 	env := config.NewEnv(getenv)
 	cfg = readSettings(env)
 	logger = config.NewLogger(env, stdout)
+	if cfg.tracing, err = tracing.Setup(ctx, env, "api-server"); err != nil {
+		return settings{}, nil, false, err
+	}
 	if err := env.Err(); err != nil {
 		return settings{}, nil, false, err
+	}
+	if cfg.tracing.Enabled {
+		cfg.mysql.Tracer, cfg.replica.Tracer = cfg.tracing.ChildSpans(), cfg.tracing.ChildSpans()
 	}
 	if *probe {
 		return cfg, logger, true, service.HealthCheck(cfg.port)

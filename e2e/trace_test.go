@@ -1,49 +1,199 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/testenv"
+	"github.com/techlist/techlist/testenv/otlpreceiver"
 )
 
-// One request id follows a tech from the browser's POST to the client-app,
-// through the api-server's log line and the envelope, to the worker's
-// "stored" line for that record.
-func TestRequestIDTravelsToTheWorkerLog(t *testing.T) {
+// TestOneTraceFromFormToRow: with an OTLP endpoint set, a tech posted
+// through the client-app's form is one trace across the three programs:
+// the client-app's server span and its call to the api-server; the
+// api-server's server span, named by its route, with its Redis commands
+// and its publish span; the worker's process span, a child of that publish
+// span; the batch's span, linked to the process span, with the INSERT
+// under it. The tech.created event carries the trace, and the request and
+// stored log lines name it.
+func TestOneTraceFromFormToRow(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, map[string]string{"TASK_COST": "0"})
-	stored := watchStored(t, s)
-	reqID := "trace-" + testenv.Suffix()
+	recv := otlpreceiver.Start(t)
+	s := startStack(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+	events := watchEvents(t, s)
+	channel := s.Env("api-server", "REDIS_CHANNEL")
 
-	req, err := http.NewRequest("POST", s.ClientURL+"/techs", strings.NewReader(url.Values{"text": {"traced " + reqID}}.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Request-Id", reqID)
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.Do(req)
+	resp, err := noRedirect.PostForm(s.ClientURL+"/techs", url.Values{"text": {"traced " + testenv.Suffix()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("X-Request-Id") != reqID {
-		t.Fatalf("POST /techs: got %s with X-Request-Id %q, want 303 with %q", resp.Status, resp.Header.Get("X-Request-Id"), reqID)
-	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	id := loc.Query().Get("queued")
-	stored(id)
+	if resp.StatusCode != http.StatusSeeOther || !techlist.ValidID(id) {
+		t.Fatalf("POST the form: got %s, Location %q", resp.Status, resp.Header.Get("Location"))
+	}
 
-	for name, want := range map[string]string{
-		"client-app":    "request_id=" + reqID,
-		"api-server":    "request_id=" + reqID,
-		"worker-server": "id=" + id + " request_id=" + reqID,
-	} {
-		testenv.Eventually(t, name+" logging "+want, func() bool {
-			return strings.Contains(s.Logs(t, name), want)
+	var tr trace
+	for deadline := time.Now().Add(testenv.EventuallyLimit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if tr = traceOf(recv.Spans(), channel, id); tr.complete() {
+			break
+		}
+	}
+	tr.check(t)
+	if ev := events(id); !strings.Contains(ev.Traceparent, tr.id) {
+		t.Errorf("the tech.created event carries traceparent %q, want one in trace %s", ev.Traceparent, tr.id)
+	}
+	for name, want := range map[string]string{"api-server": `msg=request`, "worker-server": `msg=stored`} {
+		found := false
+		for _, line := range strings.Split(s.Logs(t, name), "\n") {
+			found = found || (strings.Contains(line, want) && strings.Contains(line, "trace_id="+tr.id))
+		}
+		if !found {
+			t.Errorf("%s: no %s log line with trace_id=%s", name, want, tr.id)
+		}
+	}
+}
+
+// trace is the spans of one POST, found by the tech's id.
+type trace struct {
+	id                                  string
+	publish, process, batch, insert     otlpreceiver.Span
+	clientServer, clientCall, apiServer otlpreceiver.Span
+	apiRedis                            int
+	spans                               []otlpreceiver.Span
+}
+
+func traceOf(spans []otlpreceiver.Span, channel, id string) trace {
+	var tr trace
+	tr.spans = spans
+	for _, s := range spans {
+		if s.Attrs["messaging.message.id"] != id {
+			continue
+		}
+		switch {
+		case s.Service == "api-server" && s.Name == "publish "+channel:
+			tr.publish = s
+		case s.Service == "worker-server" && s.Name == "process "+channel:
+			tr.process = s
+		}
+	}
+	tr.id = tr.publish.TraceID
+	for _, s := range spans {
+		switch {
+		case s.Service == "worker-server" && s.Name == "store batch" && linksTo(s, tr.process.SpanID):
+			tr.batch = s
+		case tr.id == "" || s.TraceID != tr.id:
+		case s.Service == "client-app" && s.Name == "POST /techs":
+			tr.clientServer = s
+		case s.Service == "client-app" && s.ParentSpanID != "" && strings.HasPrefix(s.Name, "HTTP POST") || s.Service == "client-app" && s.Name == "POST":
+			tr.clientCall = s
+		case s.Service == "api-server" && s.Name == "POST /api/v1/techs":
+			tr.apiServer = s
+		case s.Service == "api-server" && s.Attrs["db.system"] == "redis":
+			tr.apiRedis++
+		}
+	}
+	for _, s := range spans {
+		if tr.batch.SpanID != "" && s.ParentSpanID == tr.batch.SpanID && s.Attrs["db.system"] == "mysql" {
+			tr.insert = s
+		}
+	}
+	return tr
+}
+
+// names says which of the spans looked for were found.
+func (tr trace) names() map[string]bool {
+	return map[string]bool{"publish": tr.publish.SpanID != "", "process": tr.process.SpanID != "", "store batch": tr.batch.SpanID != "",
+		"insert": tr.insert.SpanID != "", "client-app server": tr.clientServer.SpanID != "",
+		"client-app call": tr.clientCall.SpanID != "", "api-server server": tr.apiServer.SpanID != ""}
+}
+
+func linksTo(s otlpreceiver.Span, spanID string) bool {
+	for _, l := range s.Links {
+		if l.SpanID == spanID {
+			return true
+		}
+	}
+	return false
+}
+
+func (tr trace) complete() bool {
+	return tr.publish.SpanID != "" && tr.process.SpanID != "" && tr.batch.SpanID != "" && tr.insert.SpanID != "" &&
+		tr.clientServer.SpanID != "" && tr.clientCall.SpanID != "" && tr.apiServer.SpanID != ""
+}
+
+func (tr trace) check(t *testing.T) {
+	t.Helper()
+	if !tr.complete() {
+		t.Errorf("not every span of the POST arrived: %+v", tr.names())
+	}
+	if tr.process.TraceID != tr.id || tr.process.ParentSpanID != tr.publish.SpanID {
+		t.Errorf("the worker's process span: trace %s parent %s, want trace %s parent %s (the api-server's publish span)",
+			tr.process.TraceID, tr.process.ParentSpanID, tr.id, tr.publish.SpanID)
+	}
+	if tr.apiServer.ParentSpanID != tr.clientCall.SpanID || tr.clientCall.ParentSpanID != tr.clientServer.SpanID {
+		t.Errorf("client-app server %s -> client call %s (parent %s) -> api-server %s (parent %s): want each the parent of the next",
+			tr.clientServer.SpanID, tr.clientCall.SpanID, tr.clientCall.ParentSpanID, tr.apiServer.SpanID, tr.apiServer.ParentSpanID)
+	}
+	if tr.apiRedis == 0 {
+		t.Errorf("no Redis command span from the api-server in the trace")
+	}
+	for _, s := range tr.spans {
+		if s.Attrs["db.system"] != "" && s.ParentSpanID == "" {
+			t.Errorf("%s: a %s span %q with no parent; background commands must not make root spans", s.Service, s.Attrs["db.system"], s.Name)
+			break
+		}
+	}
+	if t.Failed() {
+		for _, s := range tr.spans {
+			t.Logf("span %s %q trace %s id %s parent %s links %v attrs %v", s.Service, s.Name, s.TraceID, s.SpanID, s.ParentSpanID, s.Links, s.Attrs)
+		}
+	}
+}
+
+// watchEvents subscribes to the stack's tech.created events and returns a
+// function that waits for the event of an id.
+func watchEvents(t *testing.T, s *Stack) func(id string) techlist.Event {
+	rdb := redis.NewClient(redis.Config{Addrs: strings.Split(s.Env("api-server", "REDIS_ADDRS"), ",")})
+	t.Cleanup(func() { rdb.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	sub, err := redis.SubscribeEvents(ctx, rdb, redis.EventsChannel(s.Env("api-server", "REDIS_CHANNEL")))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]techlist.Event{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if ev, err := sub.Receive(ctx); err == nil {
+				mu.Lock()
+				seen[ev.Tech.ID] = ev
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); sub.Close(); <-done })
+	return func(id string) techlist.Event {
+		var ev techlist.Event
+		testenv.Eventually(t, "the tech.created event of "+id, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			var ok bool
+			ev, ok = seen[id]
+			return ok
 		})
+		return ev
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/service"
+	"github.com/techlist/techlist/tracing"
 
 	"github.com/techlist/worker-server/internal/consumer"
 	"github.com/techlist/worker-server/internal/task"
@@ -96,6 +97,7 @@ func readSettings(env *config.Env) settings {
 		Buffer:  env.Int("PUBSUB_BUFFER", 2000, 1, 10_000_000),
 	}
 	s.stream.Stream = s.channel
+	s.consumer.Queue = s.channel
 	s.stream.Read = s.consumer.BatchSize
 	return s
 }
@@ -114,6 +116,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	env := config.NewEnv(getenv)
 	cfg := readSettings(env)
 	logger := config.NewLogger(env, stdout)
+	tr, err := tracing.Setup(ctx, env, "worker-server")
+	if err != nil {
+		return err
+	}
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -124,9 +130,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return manageDeadLetters(ctx, *deadLetters, cfg, stdout)
 	}
 	logger = logger.With("service", "worker-server")
+	defer tr.Flush(logger)
+	if tr.Enabled {
+		cfg.mysql.Tracer = tr.ChildSpans()
+	}
 
 	var store *mysql.Store
-	err := service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) (err error) {
+	err = service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) (err error) {
 		store, err = mysql.OpenStore(ctx, cfg.mysql)
 		return err
 	})
@@ -137,6 +147,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	rdb := redis.NewClient(cfg.redis)
 	defer rdb.Close()
+	if tr.Enabled {
+		if err := redis.Trace(rdb, tr.ChildSpans()); err != nil {
+			return err
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -175,6 +190,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger:  logger,
 		Metrics: consumer.NewMetrics(reg),
 		Now:     time.Now,
+		Tracing: tr,
 	})
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "task_cost", cfg.taskCost,
 		"concurrency", cfg.consumer.Concurrency, "batch_size", cfg.consumer.BatchSize)

@@ -25,14 +25,24 @@ func NewEventPublisher(rdb goredis.UniversalClient, channel string) *EventPublis
 	return &EventPublisher{rdb: rdb, channel: channel}
 }
 
-// PublishCreated publishes one tech.created event per tech, in one round trip.
+// PublishCreated publishes one tech.created event per tech, in one round
+// trip.
 func (e *EventPublisher) PublishCreated(ctx context.Context, techs []techlist.Tech) error {
-	if len(techs) == 0 {
+	events := make([]techlist.Event, len(techs))
+	for i, t := range techs {
+		events[i] = techlist.Event{Type: techlist.EventTechCreated, Tech: t}
+	}
+	return e.Announce(ctx, events)
+}
+
+// Announce publishes events, in one round trip.
+func (e *EventPublisher) Announce(ctx context.Context, events []techlist.Event) error {
+	if len(events) == 0 {
 		return nil
 	}
 	_, err := e.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for _, t := range techs {
-			b, err := json.Marshal(techlist.Event{Type: techlist.EventTechCreated, Tech: t})
+		for _, ev := range events {
+			b, err := json.Marshal(ev)
 			if err != nil {
 				return fmt.Errorf("encode event: %w", err)
 			}
@@ -45,7 +55,7 @@ func (e *EventPublisher) PublishCreated(ctx context.Context, techs []techlist.Te
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("publish %d events to %s: %w", len(techs), e.channel, err)
+		return fmt.Errorf("publish %d events to %s: %w", len(events), e.channel, err)
 	}
 	return nil
 }

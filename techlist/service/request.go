@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -58,7 +59,11 @@ func LogRequest(logger *slog.Logger, level slog.Level, r *http.Request, s Served
 	ctx := r.Context()
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		// The server span was named before routing; the route names it now.
-		span.SetName(r.Method + " " + s.Route)
+		name := s.Route
+		if !strings.HasPrefix(name, r.Method+" ") { // a ServeMux pattern names its method
+			name = r.Method + " " + name
+		}
+		span.SetName(name)
 		span.SetAttributes(attribute.String("http.route", s.Route))
 	}
 	logger.LogAttrs(ctx, level, "request",

@@ -21,6 +21,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
@@ -137,3 +138,32 @@ func (t *Tracing) Flush(logger *slog.Logger) {
 
 // Tracer returns a tracer named for the instrumenting package.
 func (t *Tracing) Tracer(name string) trace.Tracer { return t.Provider.Tracer(name) }
+
+// ChildSpans returns a provider whose tracers start a span only under a
+// caller's span: for the Redis and MySQL instrumentations, so a request's
+// or a message's commands join its trace, while background work (lease
+// renewals, pings, claims) does not fill the store with root spans.
+func (t *Tracing) ChildSpans() trace.TracerProvider {
+	return childSpansProvider{tp: t.Provider}
+}
+
+type childSpansProvider struct {
+	embedded.TracerProvider
+	tp trace.TracerProvider
+}
+
+func (p childSpansProvider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
+	return childSpansTracer{t: p.tp.Tracer(name, opts...)}
+}
+
+type childSpansTracer struct {
+	embedded.Tracer
+	t trace.Tracer
+}
+
+func (t childSpansTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, trace.SpanFromContext(ctx) // a non-recording span: nothing is kept
+	}
+	return t.t.Start(ctx, name, opts...)
+}

@@ -114,3 +114,22 @@ func TestLogLinesCarryTheTrace(t *testing.T) {
 		t.Errorf("line outside a span: %s; want no trace_id", lines[1])
 	}
 }
+
+// ChildSpans keeps a span only under a caller's span.
+func TestChildSpansOnlyUnderAParent(t *testing.T) {
+	recv := otlpreceiver.Start(t)
+	env := envOf(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL})
+	tr, err := tracing.Setup(context.Background(), env, "svc")
+	if err != nil || !tr.Enabled {
+		t.Fatal(err)
+	}
+	children := tr.ChildSpans().Tracer("t")
+	if _, span := children.Start(context.Background(), "orphan"); span.SpanContext().IsValid() || span.IsRecording() {
+		t.Errorf("a span with no parent was started")
+	}
+	ctx, parent := tr.Tracer("t").Start(context.Background(), "parent")
+	_, child := children.Start(ctx, "child")
+	if !child.IsRecording() || child.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+		t.Errorf("the span under a parent: recording %v, trace %v; want recording in the parent's trace", child.IsRecording(), child.SpanContext().TraceID())
+	}
+}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/retry"
+	"github.com/techlist/techlist/tracing"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Source hands out messages one at a time and is told what became of
@@ -49,9 +51,9 @@ type Cache interface {
 	ClearPending(ctx context.Context, ids ...string) error
 }
 
-// Events announces committed techs.
+// Events announces committed techs, one tech.created event each.
 type Events interface {
-	PublishCreated(ctx context.Context, techs []techlist.Tech) error
+	Announce(ctx context.Context, events []techlist.Event) error
 }
 
 // Analyse is the background task.
@@ -66,9 +68,11 @@ type Config struct {
 	// DrainTimeout bounds the work after Run's context ends: finishing the
 	// running tasks and storing their rows.
 	DrainTimeout time.Duration
+	Queue        string // the queue's name, for span names
 }
 
-// Deps are what the consumer works with; every field is required.
+// Deps are what the consumer works with; every field is required but
+// Tracing (nil: off).
 type Deps struct {
 	Source  Source
 	Analyse Analyse
@@ -78,6 +82,7 @@ type Deps struct {
 	Logger  *slog.Logger
 	Metrics *Metrics
 	Now     func() time.Time
+	Tracing *tracing.Tracing
 }
 
 // Consumer runs the loop.
@@ -91,12 +96,16 @@ type Consumer struct {
 	logger  *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
+	tracing *tracing.Tracing
 }
 
 // New returns a Consumer with cfg's limits over d.
 func New(cfg Config, d Deps) *Consumer {
+	if d.Tracing == nil {
+		d.Tracing = tracing.Off()
+	}
 	return &Consumer{cfg: cfg, src: d.Source, analyse: d.Analyse, store: d.Store, cache: d.Cache, events: d.Events,
-		logger: d.Logger, metrics: d.Metrics, now: d.Now}
+		logger: d.Logger, metrics: d.Metrics, now: d.Now, tracing: d.Tracing}
 }
 
 // ErrDrainTimeout is returned by Run when messages it had received were not
@@ -108,6 +117,7 @@ type result struct {
 	tech      techlist.Tech
 	requestID string
 	delivery  techlist.Delivery
+	span      trace.SpanContext // the message's span (invalid when not traced)
 }
 
 // Run consumes until ctx ends, then stops taking messages, lets the running
@@ -217,8 +227,11 @@ func (c *Consumer) receiveContext(ctx, drainCtx context.Context) (context.Contex
 
 // runTask analyses one message and hands its row to the batcher.
 func (c *Consumer) runTask(ctx context.Context, d techlist.Delivery, env techlist.Envelope, results chan<- result) {
+	ctx, span := c.startMessage(ctx, env)
+	defer span.End()
 	prio, err := c.analyse(ctx, env.Text)
 	if err != nil {
+		failed(span, err)
 		c.metrics.failed.Inc()
 		c.logger.Error("task failed; message not stored", "id", env.ID, "request_id", env.RequestID, "err", err)
 		if err := c.src.Fail(ctx, d, err); err != nil {
@@ -230,6 +243,7 @@ func (c *Consumer) runTask(ctx context.Context, d techlist.Delivery, env techlis
 		tech:      techlist.Tech{ID: env.ID, Text: env.Text, Priority: prio, SubmittedAt: env.SubmittedAt.UTC()},
 		requestID: env.RequestID,
 		delivery:  d,
+		span:      span.SpanContext(),
 	}
 }
 
@@ -287,6 +301,8 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 	if len(batch) == 0 {
 		return
 	}
+	ctx, span := c.startBatch(ctx, batch)
+	defer span.End()
 	now := c.now().UTC().Truncate(time.Microsecond)
 	techs := make([]techlist.Tech, len(batch))
 	for i, r := range batch {
@@ -306,9 +322,10 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 	c.logger.Debug("stored a batch", "rows", len(batch))
 	// One line per record, with the id of the request that submitted it,
 	// so a tech can be followed from the client-app to here.
+	// Traced, the line carries the trace of the POST that submitted it.
 	for _, r := range batch {
-		c.logger.Info("stored", "id", r.tech.ID, "request_id", r.requestID, "priority", r.tech.Priority,
-			"lag_ms", now.Sub(r.tech.SubmittedAt).Milliseconds())
+		c.logger.InfoContext(trace.ContextWithSpanContext(ctx, r.span), "stored", "id", r.tech.ID, "request_id", r.requestID,
+			"priority", r.tech.Priority, "lag_ms", now.Sub(r.tech.SubmittedAt).Milliseconds())
 	}
 }
 
@@ -370,11 +387,27 @@ func (c *Consumer) settle(ctx context.Context, batch []result, stored []techlist
 			c.logger.Warn("clearing pending marks failed", "err", err)
 		}
 	})
+	c.invalidate(ctx)
+	wg.Wait()
+	c.announce(ctx, batch, stored)
+}
+
+// invalidate drops the cached lists a commit made stale.
+func (c *Consumer) invalidate(ctx context.Context) {
+	ctx, span := c.startStep(ctx, "invalidate lists")
+	defer span.End()
 	if err := c.cache.InvalidateLists(ctx); err != nil {
+		failed(span, err)
 		c.logger.Warn("cache invalidation failed; lists may be stale until the cache TTL", "err", err)
 	}
-	wg.Wait()
-	if err := c.events.PublishCreated(ctx, stored); err != nil {
+}
+
+// announce publishes a tech.created event per stored tech.
+func (c *Consumer) announce(ctx context.Context, batch []result, stored []techlist.Tech) {
+	ctx, span := c.startStep(ctx, "announce")
+	defer span.End()
+	if err := c.events.Announce(ctx, c.eventsOf(ctx, batch, stored)); err != nil {
+		failed(span, err)
 		c.logger.Warn("publishing tech.created events failed", "err", err)
 	}
 }

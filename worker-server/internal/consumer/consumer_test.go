@@ -196,10 +196,14 @@ type fakeEvents struct {
 	published [][]techlist.Tech
 }
 
-func (e *fakeEvents) PublishCreated(ctx context.Context, techs []techlist.Tech) error {
+func (e *fakeEvents) Announce(ctx context.Context, events []techlist.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.published = append(e.published, slices.Clone(techs))
+	techs := make([]techlist.Tech, len(events))
+	for i, ev := range events {
+		techs[i] = ev.Tech
+	}
+	e.published = append(e.published, techs)
 	return nil
 }
 
@@ -450,7 +454,7 @@ func TestBatchesBySize(t *testing.T) {
 		t.Errorf("got %d invalidations and %d ClearPending calls, want 3 each (one per batch)", invalidations, len(cleared))
 	}
 	if got := len(h.events.Published()); got != 3 {
-		t.Errorf("got %d PublishCreated calls, want 3", got)
+		t.Errorf("got %d Announce calls, want 3", got)
 	}
 }
 
