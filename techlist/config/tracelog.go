@@ -26,3 +26,6 @@ func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h traceHandler) WithGroup(name string) slog.Handler {
 	return traceHandler{h.Handler.WithGroup(name)}
 }
+
+// Unwrap returns the handler that formats the lines.
+func (h traceHandler) Unwrap() slog.Handler { return h.Handler }

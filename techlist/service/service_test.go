@@ -146,7 +146,11 @@ func TestLogFormatFollowsTheOutput(t *testing.T) {
 		text bool
 	}{{"terminal", tty, true}, {"pipe", pipe, false}} {
 		w, flush := logOutput(tt.f)
-		_, text := config.NewLogger(env, w).Handler().(*slog.TextHandler)
+		h := config.NewLogger(env, w).Handler()
+		if u, ok := h.(interface{ Unwrap() slog.Handler }); ok {
+			h = u.Unwrap() // the trace ids' wrapper
+		}
+		_, text := h.(*slog.TextHandler)
 		flush()
 		if text != tt.text {
 			t.Errorf("%s: text format %v, want %v", tt.name, text, tt.text)
