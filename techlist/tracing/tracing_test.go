@@ -3,6 +3,8 @@ package tracing_test
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -133,3 +135,29 @@ func TestChildSpansOnlyUnderAParent(t *testing.T) {
 		t.Errorf("the span under a parent: recording %v, trace %v; want recording in the parent's trace", child.IsRecording(), child.SpanContext().TraceID())
 	}
 }
+
+// Tracing off installs nothing: the handler, transport and publisher
+// handed in come back as they are, so an untraced service runs the same
+// code as before tracing existed.
+func TestOffWrapsNothing(t *testing.T) {
+	off, err := tracing.Setup(context.Background(), envOf(nil), "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.NotFoundHandler()
+	if got := off.Handler(h, "x"); reflect.ValueOf(got).Pointer() != reflect.ValueOf(h).Pointer() {
+		t.Errorf("Handler with tracing off wrapped the handler")
+	}
+	rt := http.DefaultTransport
+	if got := off.Transport(rt); got != rt {
+		t.Errorf("Transport with tracing off wrapped the transport")
+	}
+	var pub tracing.EnvelopePublisher = publisherFunc(nil)
+	if got := off.Publisher(pub, "q"); reflect.ValueOf(got).Pointer() != reflect.ValueOf(pub).Pointer() {
+		t.Errorf("Publisher with tracing off wrapped the publisher")
+	}
+}
+
+type publisherFunc func(context.Context, techlist.Envelope) error
+
+func (f publisherFunc) Publish(ctx context.Context, env techlist.Envelope) error { return f(ctx, env) }
