@@ -74,6 +74,16 @@ func startStack(t *testing.T, extra map[string]string) *Stack {
 // the given id was announced. Call it before posting.
 func watchStored(t *testing.T, s *Stack) func(id string) techlist.Tech {
 	t.Helper()
+	events := watchEvents(t, s)
+	return func(id string) techlist.Tech {
+		t.Helper()
+		return events(id).Tech
+	}
+}
+
+// watchEvents is watchStored with the whole event (its trace context too).
+func watchEvents(t *testing.T, s *Stack) func(id string) techlist.Event {
+	t.Helper()
 	rdb := redis.NewClient(redis.Config{Addrs: strings.Split(s.Env("api-server", "REDIS_ADDRS"), ",")})
 	t.Cleanup(func() { rdb.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,7 +93,7 @@ func watchStored(t *testing.T, s *Stack) func(id string) techlist.Tech {
 		t.Fatalf("subscribe to the events: %v", err)
 	}
 	var mu sync.Mutex
-	seen := map[string]techlist.Tech{}
+	seen := map[string]techlist.Event{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -94,22 +104,22 @@ func watchStored(t *testing.T, s *Stack) func(id string) techlist.Tech {
 			}
 			if err == nil {
 				mu.Lock()
-				seen[ev.Tech.ID] = ev.Tech
+				seen[ev.Tech.ID] = ev
 				mu.Unlock()
 			}
 		}
 	}()
 	t.Cleanup(func() { cancel(); sub.Close(); <-done })
-	return func(id string) techlist.Tech {
+	return func(id string) techlist.Event {
 		t.Helper()
-		var tech techlist.Tech
+		var ev techlist.Event
 		testenv.Eventually(t, "tech.created for "+id, func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			var ok bool
-			tech, ok = seen[id]
+			ev, ok = seen[id]
 			return ok
 		})
-		return tech
+		return ev
 	}
 }

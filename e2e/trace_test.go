@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/techlist/techlist"
-	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/testenv"
 	"github.com/techlist/techlist/testenv/otlpreceiver"
 )
@@ -157,43 +154,5 @@ func (tr trace) check(t *testing.T) {
 		for _, s := range tr.spans {
 			t.Logf("span %s %q trace %s id %s parent %s links %v attrs %v", s.Service, s.Name, s.TraceID, s.SpanID, s.ParentSpanID, s.Links, s.Attrs)
 		}
-	}
-}
-
-// watchEvents subscribes to the stack's tech.created events and returns a
-// function that waits for the event of an id.
-func watchEvents(t *testing.T, s *Stack) func(id string) techlist.Event {
-	rdb := redis.NewClient(redis.Config{Addrs: strings.Split(s.Env("api-server", "REDIS_ADDRS"), ",")})
-	t.Cleanup(func() { rdb.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	sub, err := redis.SubscribeEvents(ctx, rdb, redis.EventsChannel(s.Env("api-server", "REDIS_CHANNEL")))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	seen := map[string]techlist.Event{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if ev, err := sub.Receive(ctx); err == nil {
-				mu.Lock()
-				seen[ev.Tech.ID] = ev
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); sub.Close(); <-done })
-	return func(id string) techlist.Event {
-		var ev techlist.Event
-		testenv.Eventually(t, "the tech.created event of "+id, func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			var ok bool
-			ev, ok = seen[id]
-			return ok
-		})
-		return ev
 	}
 }
