@@ -52,7 +52,8 @@ func Listen(srv *http.Server) (net.Listener, error) {
 }
 
 // Serve serves on ln until ctx ends, then shuts down, giving in-flight
-// requests up to timeout to finish. It returns nil after a clean shutdown.
+// requests up to timeout to finish. It returns nil after a clean shutdown,
+// which it logs as "stopped" (every service's last line but its closes).
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, logger *slog.Logger, timeout time.Duration) error {
 	logger.Info("listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
@@ -72,6 +73,7 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, logger *slog.
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	logger.Info("stopped")
 	return nil
 }
 

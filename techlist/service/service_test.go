@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/techlist/techlist/config"
+	"github.com/techlist/techlist/testenv"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -29,7 +30,8 @@ func TestServeShutsDownWhenContextEnds(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, srv, ln, discard, 5*time.Second) }()
+	var logs testenv.Buffer
+	go func() { done <- Serve(ctx, srv, ln, slog.New(slog.NewTextHandler(&logs, nil)), 5*time.Second) }()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/")
 	if err != nil {
 		t.Fatalf("GET while serving: %v", err)
@@ -40,6 +42,10 @@ func TestServeShutsDownWhenContextEnds(t *testing.T) {
 	case err := <-done:
 		if err != nil {
 			t.Errorf("Serve after cancel: got %v, want nil", err)
+		}
+		// Every service says so the same way: the last line of Serve.
+		if !strings.Contains(logs.String(), `msg=stopped`) {
+			t.Errorf("log after a clean shutdown: got %q, want a stopped line", logs.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return 10s after its context ended")
