@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -42,10 +41,11 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 // newPool returns a pool for database ("" for none) on the configured
 // server, with the limits every pool here has, without connecting.
 func newPool(cfg Config, database string) (*sqlx.DB, error) {
-	db, err := sqlx.Open("mysql", cfg.dsn(database, false))
+	sqldb, err := openDB(cfg.dsn(database, false))
 	if err != nil {
 		return nil, err
 	}
+	db := sqlx.NewDb(sqldb, "mysql")
 	maxOpen := cfg.MaxOpenConns
 	if maxOpen <= 0 {
 		maxOpen = 16
@@ -105,7 +105,7 @@ func Migrate(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("read migrations: %w", err)
 	}
-	db, err := sql.Open("mysql", cfg.dsn(cfg.Database, true))
+	db, err := openDB(cfg.dsn(cfg.Database, true))
 	if err != nil {
 		return fmt.Errorf("open for migrations: %w", err)
 	}
