@@ -100,6 +100,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer cfg.tracing.Flush(logger)
+	// The drivers' own log lines go through logger too (JSON stays JSON).
+	mysql.SetDriverLogger(logger)
+	redis.SetDriverLogger(logger)
 	store, replica, err := openMySQL(ctx, cfg, logger)
 	if err != nil {
 		return err

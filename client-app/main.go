@@ -141,9 +141,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer admin.Close()
-	if err := service.Serve(ctx, srv, ln, logger, cfg.shutdown); err != nil {
-		return err
-	}
-	logger.Info("stopped")
-	return nil
+	return service.Serve(ctx, srv, ln, logger, cfg.shutdown)
 }

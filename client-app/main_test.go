@@ -206,6 +206,17 @@ func TestRunReportsBadStart(t *testing.T) {
 	}
 }
 
+// An API_URL that does not parse is refused without its password in the
+// error main prints.
+func TestRunHidesAPIURLPassword(t *testing.T) {
+	for _, u := range []string{"http://user:S3cretPW@127.0.0.1:notaport", "http://user:S3cret PW@127.0.0.1:1", "http://user:S3cretPW%zz@127.0.0.1:1"} {
+		err := run(context.Background(), nil, func(k string) string { return map[string]string{"API_URL": u}[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "API_URL") || strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("API_URL=%q: got %v, want an error naming API_URL without the password", u, err)
+		}
+	}
+}
+
 // ADMIN_ADDR serves pprof on a listener of its own; the public port never
 // does.
 func TestRunAdminListener(t *testing.T) {

@@ -41,6 +41,8 @@ var malformedEnvelopes = func() map[string]string {
 		"trailing data":   `{"v":1,"id":` + id + `,"text":"Go","submitted_at":` + at + `} {}`,
 		"bad request id":  `{"v":1,"id":` + id + `,"text":"Go","submitted_at":` + at + `,"request_id":"a b\n"}`,
 		"too long text":   `{"v":1,"id":` + id + `,"text":"` + strings.Repeat("a", 201) + `","submitted_at":` + at + `}`,
+		"invisible text":  `{"v":1,"id":` + id + `,"text":"\u200b","submitted_at":` + at + `}`,
+		"bidi override":   `{"v":1,"id":` + id + `,"text":"a\u202eb","submitted_at":` + at + `}`,
 	}
 }()
 

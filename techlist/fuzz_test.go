@@ -73,7 +73,7 @@ func FuzzDecodeEvent(f *testing.F) {
 }
 
 func FuzzValidateText(f *testing.F) {
-	for _, s := range []string{"Go", "  Go  ", "", " \t\n", "a\x00b", "a\xffb", "\u0085", "🚀", "\uFEFFGo",
+	for _, s := range []string{"Go", "  Go  ", "", " \t\n", "a\x00b", "a\xffb", "\u0085", "🚀", "\uFEFFGo", "\u200b", "\u2060\u2060", "\u200e", "a\u202eb", "\u2067x\u2069", "\u3164", "👩\u200d💻",
 		strings.Repeat("a", 200), strings.Repeat("🚀", 201), "'; DROP TABLE techlist; --", "<script>alert(1)</script>"} {
 		f.Add(s)
 	}
@@ -148,9 +148,18 @@ func checkAccepted(t *testing.T, id, text string) {
 	if !utf8.ValidString(text) || text == "" || utf8.RuneCountInString(text) > MaxTextLength || strings.TrimSpace(text) != text {
 		t.Fatalf("accepted text %q", text)
 	}
+	seen := false
 	for _, r := range text {
 		if unicode.IsControl(r) {
 			t.Fatalf("accepted text %q with control character %U", text, r)
 		}
+		if '\u202A' <= r && r <= '\u202E' || '\u2066' <= r && r <= '\u2069' {
+			t.Fatalf("accepted text %q with bidi control %U", text, r)
+		}
+		seen = seen || unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) &&
+			!unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
+	}
+	if !seen {
+		t.Fatalf("accepted text %q with nothing visible", text)
 	}
 }

@@ -10,7 +10,13 @@ import (
 const MaxTextLength = 200
 
 // ValidateText trims text and checks it against the contract: 1 to
-// MaxTextLength characters of valid UTF-8 with no control characters.
+// MaxTextLength characters of valid UTF-8 with no control characters, at
+// least one of them visible (see visible), and none of the bidirectional
+// embedding, override or isolate controls U+202A–U+202E and U+2066–U+2069,
+// which reorder what is shown around them (a Trojan Source text reads
+// differently from what it is). Other invisible characters are kept where
+// they belong, such as the zero-width joiner inside an emoji sequence or
+// the marks U+200E and U+200F in right-to-left text.
 // It returns the trimmed text, which is what gets stored.
 func ValidateText(text string) (string, error) {
 	if !utf8.ValidString(text) {
@@ -23,12 +29,36 @@ func ValidateText(text string) (string, error) {
 	if n := utf8.RuneCountInString(text); n > MaxTextLength {
 		return "", Invalidf("text", "text must be at most %d characters (got %d)", MaxTextLength, n)
 	}
+	seen := false
 	for _, r := range text {
 		if unicode.IsControl(r) {
 			return "", Invalid("text", "text must not contain control characters such as NUL, tab or newline")
 		}
+		if bidiControl(r) {
+			return "", Invalid("text", "text must not contain bidirectional embedding, override or isolate controls (U+202A to U+202E, U+2066 to U+2069)")
+		}
+		seen = seen || visible(r)
+	}
+	if !seen {
+		return "", Invalid("text", "text must contain at least one visible character")
 	}
 	return text, nil
+}
+
+// bidiControl reports whether r is a bidirectional embedding, override or
+// isolate control: LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI or PDI.
+func bidiControl(r rune) bool {
+	return '\u202A' <= r && r <= '\u202E' || '\u2066' <= r && r <= '\u2069'
+}
+
+// visible reports whether r shows as something: a letter, mark, number,
+// punctuation or symbol that is not default-ignorable (the Hangul fillers
+// U+3164 and U+FFA0, the combining grapheme joiner and the variation
+// selectors are letters or marks that show nothing). Spaces and format
+// characters (U+200B, U+2060, U+FEFF, U+200E, …) are not.
+func visible(r rune) bool {
+	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) &&
+		!unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
 
 // ValidID reports whether id has the canonical form of the UUIDs the

@@ -134,6 +134,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if tr.Enabled {
 		cfg.mysql.Tracer = tr.ChildSpans()
 	}
+	// The drivers' own log lines go through logger too (JSON stays JSON).
+	// Not for -dead-letters above: its standard output is the letters.
+	mysql.SetDriverLogger(logger)
+	redis.SetDriverLogger(logger)
 
 	var store *mysql.Store
 	err = service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) (err error) {

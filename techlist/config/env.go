@@ -32,8 +32,33 @@ func (e *Env) lookup(name string) (string, bool) {
 	return v, v != ""
 }
 
+// fail records a problem with a variable. The error shows the value, with
+// any URL user information redacted (see redactUserinfo): the error is
+// printed, and a password in it must not be.
 func (e *Env) fail(name, value, want string) {
-	e.errs = append(e.errs, fmt.Errorf("%s=%q: %s", name, value, want))
+	e.errs = append(e.errs, fmt.Errorf("%s=%q: %s", name, redactUserinfo(value), want))
+}
+
+// redactUserinfo hides what may be a password in a value that is, or was
+// meant to be, a URL, whether or not it parses (url.URL.Redacted needs a
+// URL that does): everything between the "//" before it (or the start) and
+// the last "@" is user information. A user name before a ":" is kept, the
+// rest becomes xxxxx; with no ":" all of it does (it may be a token).
+// A value without "@" is returned unchanged.
+func redactUserinfo(v string) string {
+	at := strings.LastIndexByte(v, '@')
+	if at < 0 {
+		return v
+	}
+	start := 0
+	if i := strings.Index(v[:at], "//"); i >= 0 {
+		start = i + 2
+	}
+	user := ""
+	if i := strings.IndexByte(v[start:at], ':'); i >= 0 {
+		user = v[start:start+i] + ":"
+	}
+	return v[:start] + user + "xxxxx" + v[at:]
 }
 
 // String returns the variable's value, or def when it is unset or empty.
@@ -143,9 +168,7 @@ func (e *Env) URL(name, def string) *url.URL {
 	v := e.String(name, def)
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		if err == nil {
-			v = u.Redacted() // the error is printed; a password in it is not
-		}
+		// fail redacts a password, parsable or not.
 		e.fail(name, v, "want an absolute http:// or https:// URL")
 		u, _ = url.Parse(def)
 	}

@@ -121,3 +121,34 @@ func TestEnvFloat(t *testing.T) {
 		}
 	}
 }
+
+// A configuration error is printed, so it never shows a URL's password,
+// whether or not the URL parses.
+func TestEnvErrorsHideURLPasswords(t *testing.T) {
+	for _, tt := range []struct{ value, shown string }{
+		{"http://user:S3cretPW@127.0.0.1:notaport", "http://user:xxxxx@127.0.0.1:notaport"},
+		{"http://user:S3cret PW@127.0.0.1:1", "http://user:xxxxx@127.0.0.1:1"},
+		{"http://user:S3cretPW%zz@127.0.0.1:1", "http://user:xxxxx@127.0.0.1:1"},
+		{"ftp://user:S3cretPW@host/x", "ftp://user:xxxxx@host/x"},
+		{"user:S3cretPW@host:5000", "user:xxxxx@host:5000"},
+		{"http://S3cretPW@host:x", "http://xxxxx@host:x"},
+		{"http://user:S3c@retPW@127.0.0.1:x", "http://user:xxxxx@127.0.0.1:x"},
+	} {
+		env := NewEnv(mapEnv(map[string]string{"API_URL": tt.value}))
+		env.URL("API_URL", "http://localhost:5000")
+		err := env.Err()
+		if err == nil {
+			t.Errorf("API_URL=%q: got no error", tt.value)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "S3c") || !strings.Contains(msg, tt.shown) {
+			t.Errorf("API_URL=%q: got %q, want it to show %q and no password", tt.value, msg, tt.shown)
+		}
+	}
+	// Every other check that echoes its value redacts the same way.
+	env := NewEnv(mapEnv(map[string]string{"ADMIN_ADDR": "redis://:S3cretPW@host:6379"}))
+	env.Fail("ADMIN_ADDR", env.String("ADMIN_ADDR", ""), "want host:port")
+	if msg := env.Err().Error(); strings.Contains(msg, "S3cret") {
+		t.Errorf("Fail: got %q, want no password", msg)
+	}
+}

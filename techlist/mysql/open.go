@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -11,13 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/XSAM/otelsql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/golang-migrate/migrate/v4"
 	migratemysql "github.com/golang-migrate/migrate/v4/database/mysql"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jmoiron/sqlx"
-	"go.opentelemetry.io/otel/attribute"
 )
 
 // Open connects to the configured database, creating it first when it does
@@ -44,10 +41,11 @@ func Open(ctx context.Context, cfg Config) (*sqlx.DB, error) {
 // newPool returns a pool for database ("" for none) on the configured
 // server, with the limits every pool here has, without connecting.
 func newPool(cfg Config, database string) (*sqlx.DB, error) {
-	db, err := open(cfg, database)
+	sqldb, err := openDB(cfg.dsn(database, false), cfg.Tracer)
 	if err != nil {
 		return nil, err
 	}
+	db := sqlx.NewDb(sqldb, "mysql")
 	maxOpen := cfg.MaxOpenConns
 	if maxOpen <= 0 {
 		maxOpen = 16
@@ -57,20 +55,6 @@ func newPool(cfg Config, database string) (*sqlx.DB, error) {
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
-}
-
-// open opens the driver's pool, traced when cfg.Tracer is set.
-func open(cfg Config, database string) (*sqlx.DB, error) {
-	if cfg.Tracer == nil {
-		return sqlx.Open("mysql", cfg.dsn(database, false))
-	}
-	db, err := otelsql.Open("mysql", cfg.dsn(database, false), otelsql.WithTracerProvider(cfg.Tracer),
-		otelsql.WithAttributes(attribute.String("db.system", "mysql")),
-		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitConnResetSession: true, OmitRows: true, OmitConnectorConnect: true}))
-	if err != nil {
-		return nil, err
-	}
-	return sqlx.NewDb(db, "mysql"), nil
 }
 
 // connect returns a pool for database ("" for none) once it answers.
@@ -121,7 +105,7 @@ func Migrate(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("read migrations: %w", err)
 	}
-	db, err := sql.Open("mysql", cfg.dsn(cfg.Database, true))
+	db, err := openDB(cfg.dsn(cfg.Database, true), nil) // migrations are not traced
 	if err != nil {
 		return fmt.Errorf("open for migrations: %w", err)
 	}

@@ -1,12 +1,14 @@
 package service
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/techlist/techlist/config"
+	"github.com/techlist/techlist/testenv"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -27,7 +30,8 @@ func TestServeShutsDownWhenContextEnds(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, srv, ln, discard, 5*time.Second) }()
+	var logs testenv.Buffer
+	go func() { done <- Serve(ctx, srv, ln, slog.New(slog.NewTextHandler(&logs, nil)), 5*time.Second) }()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/")
 	if err != nil {
 		t.Fatalf("GET while serving: %v", err)
@@ -38,6 +42,10 @@ func TestServeShutsDownWhenContextEnds(t *testing.T) {
 	case err := <-done:
 		if err != nil {
 			t.Errorf("Serve after cancel: got %v, want nil", err)
+		}
+		// Every service says so the same way: the last line of Serve.
+		if !strings.Contains(logs.String(), `msg=stopped`) {
+			t.Errorf("log after a clean shutdown: got %q, want a stopped line", logs.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return 10s after its context ended")
@@ -156,4 +164,58 @@ func TestLogFormatFollowsTheOutput(t *testing.T) {
 			t.Errorf("%s: text format %v, want %v", tt.name, text, tt.text)
 		}
 	}
+}
+
+// A header over MaxHeaderBytes is refused with net/http's 431 before any
+// handler runs, on the public port and on the admin listener alike; one
+// well under it is served.
+func TestLargeHeaderGets431(t *testing.T) {
+	srv := NewHTTPServer("127.0.0.1:0", Healthz(), discard)
+	ln, err := Listen(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, srv, ln, discard, 5*time.Second) }()
+	defer func() { cancel(); <-done }()
+	admin, err := ServeAdmin(ctx, "127.0.0.1:0", discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+
+	for _, tt := range []struct {
+		addr, path string
+		size, want int
+	}{
+		{ln.Addr().String(), "/healthz", 100 << 10, 431},
+		{admin.Addr(), "/debug/pprof/", 100 << 10, 431},
+		{ln.Addr().String(), "/healthz", 32 << 10, 200},
+	} {
+		if got := rawGetStatus(t, tt.addr, tt.path, tt.size); got != tt.want {
+			t.Errorf("GET %s on %s with a %d KiB header: got status %d, want %d", tt.path, tt.addr, tt.size>>10, got, tt.want)
+		}
+	}
+}
+
+// rawGetStatus sends GET path with one header of size bytes over a plain
+// TCP connection and returns the answer's status code.
+func rawGetStatus(t *testing.T, addr, path string, size int) int {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET " + path + " HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", size) + "\r\nConnection: close\r\n\r\n"
+	// Written beside the read: the server may answer before it has read it all.
+	go conn.Write([]byte(req))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read the answer from %s: %v", addr, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

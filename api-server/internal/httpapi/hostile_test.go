@@ -70,6 +70,20 @@ var hostileCreates = []hostileCreate{
 	{"NUL in a form", formType, `text=a%00b`, 400, techlist.EInvalid, "text", ""},
 	{"newline in a form", formType, `text=a%0Ab`, 400, techlist.EInvalid, "text", ""},
 
+	// Invisible texts, and bidi controls that reorder what is shown (Trojan Source).
+	{"zero width space only", jsonType, `{"text":"\u200b"}`, 400, techlist.EInvalid, "text", ""},
+	{"byte order mark only", jsonType, `{"text":"\ufeff"}`, 400, techlist.EInvalid, "text", ""},
+	{"word joiners only", jsonType, `{"text":"\u2060\u2060"}`, 400, techlist.EInvalid, "text", ""},
+	{"left-to-right mark only", jsonType, `{"text":"\u200e"}`, 400, techlist.EInvalid, "text", ""},
+	{"right-to-left override only", jsonType, `{"text":"\u202e"}`, 400, techlist.EInvalid, "text", ""},
+	{"right-to-left override inside", jsonType, `{"text":"a\u202eb"}`, 400, techlist.EInvalid, "text", ""},
+	{"right-to-left isolate inside", jsonType, `{"text":"a\u2067b\u2069"}`, 400, techlist.EInvalid, "text", ""},
+	{"hangul filler only", jsonType, `{"text":"\u3164"}`, 400, techlist.EInvalid, "text", ""},
+	{"zero width space only in a form", formType, `text=%E2%80%8B`, 400, techlist.EInvalid, "text", ""},
+	{"right-to-left override in a form", formType, `text=a%E2%80%AEb`, 400, techlist.EInvalid, "text", ""},
+	{"emoji ZWJ sequence", jsonType, `{"text":"\ud83d\udc69\u200d\ud83d\udcbb"}`, 202, "", "", "👩\u200d💻"},
+	{"left-to-right mark in Hebrew", jsonType, `{"text":"Go \u200e` + "שלום" + `"}`, 202, "", "", "Go \u200eשלום"},
+
 	// Injection attempts are data, kept verbatim.
 	{"SQL injection", jsonType, `{"text":"'; DROP TABLE techlist; --"}`, 202, "", "", "'; DROP TABLE techlist; --"},
 	{"SQL injection in a form", formType, `text=%27%3B+DROP+TABLE+techlist%3B+--`, 202, "", "", "'; DROP TABLE techlist; --"},

@@ -152,6 +152,8 @@ func handleCreateTech(logger *slog.Logger, api API, p *pages, cfg Config) http.H
 				if techlist.ValidID(id) {
 					writeQueued(w, r, append([]submission{{ID: id, Text: text}}, subs...))
 				}
+				// It sets the cookie of queued texts: no cache keeps it.
+				w.Header().Set("Cache-Control", "no-store")
 				http.Redirect(w, r, "/?queued="+url.QueryEscape(id), http.StatusSeeOther)
 				return
 			}

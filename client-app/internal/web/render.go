@@ -84,7 +84,10 @@ func staticVersions(static fs.FS) (map[string]string, error) {
 
 // render executes the template name into a buffer and, only when that
 // succeeds, writes it with status; a template error becomes a clean 500 page.
+// No page is stored by a cache: pages carry the user's queued texts and the
+// form's idempotency key. (Static files are cached; see handleStatic.)
 func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	w.Header().Set("Cache-Control", "no-store")
 	var buf bytes.Buffer
 	if err := p.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		p.logger.ErrorContext(r.Context(), "render template", "template", name, "err", err)

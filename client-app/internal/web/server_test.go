@@ -497,6 +497,33 @@ func TestCrossOriginProtection(t *testing.T) {
 	}
 }
 
+// Pages carry the user's queued texts and the form's idempotency key, so
+// no cache keeps them; the static files, versioned by content, are cached.
+func TestCacheControl(t *testing.T) {
+	requests := map[string]struct {
+		req  *http.Request
+		want string
+	}{
+		"page":          {httptest.NewRequest(http.MethodGet, "/", nil), "no-store"},
+		"queued page":   {httptest.NewRequest(http.MethodGet, "/?queued=01890a5d-ac96-774b-bcce-b302099a8057", nil), "no-store"},
+		"refused form":  {postText(""), "no-store"},
+		"redirect":      {postText("Go"), "no-store"},
+		"about":         {httptest.NewRequest(http.MethodGet, "/about", nil), "no-store"},
+		"not found":     {httptest.NewRequest(http.MethodGet, "/nope", nil), "no-store"},
+		"wrong method":  {httptest.NewRequest(http.MethodDelete, "/", nil), "no-store"},
+		"static css":    {httptest.NewRequest(http.MethodGet, "/static/app.css", nil), "public, max-age=31536000, immutable"},
+		"static script": {httptest.NewRequest(http.MethodGet, "/static/app.js", nil), "public, max-age=31536000, immutable"},
+	}
+	for name, tt := range requests {
+		t.Run(name, func(t *testing.T) {
+			rec, _ := serve(t, newHandler(t, &fakeAPI{createID: "01890a5d-ac96-774b-bcce-b302099a8057"}), tt.req)
+			if got := rec.Header().Get("Cache-Control"); got != tt.want {
+				t.Errorf("Cache-Control: got %q, want %q (status %d)", got, tt.want, rec.Code)
+			}
+		})
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	want := map[string]string{
 		"Content-Security-Policy":      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
