@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/service"
 
 	"github.com/techlist/api-server/internal/live"
 	"github.com/techlist/api-server/internal/stats"
@@ -40,24 +40,6 @@ const (
 	eventsMaxClients = 1000
 )
 
-// streamSlots bounds how many event streams are open at once, so clients
-// cannot hold an unbounded number of goroutines and buffers.
-type streamSlots struct {
-	open atomic.Int64
-	max  int64
-}
-
-// take claims a slot; false when all are in use.
-func (s *streamSlots) take() bool {
-	if s.open.Add(1) > s.max {
-		s.open.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (s *streamSlots) give() { s.open.Add(-1) }
-
 // handleEvents streams tech.created events as Server-Sent Events:
 //
 //	id: <tech id>
@@ -69,18 +51,18 @@ func (s *streamSlots) give() { s.open.Add(-1) }
 //
 // Past maxClients open streams a new one is refused with 503.
 func handleEvents(logger *slog.Logger, events Events, heartbeat time.Duration, maxClients int) http.HandlerFunc {
-	slots := &streamSlots{max: int64(maxClients)}
+	slots := service.NewSlots(maxClients)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if events == nil {
 			writeError(w, r, logger, techlist.Errorf(techlist.EUnavailable, "live events are not available on this server"))
 			return
 		}
-		if !slots.take() {
+		if !slots.Take() {
 			w.Header().Set("Retry-After", strconv.Itoa(int(eventsRetry.Seconds())))
 			writeError(w, r, logger, techlist.Errorf(techlist.EUnavailable, "too many open event streams; try again shortly"))
 			return
 		}
-		defer slots.give()
+		defer slots.Give()
 		msgs, leave := events.Join()
 		defer leave()
 

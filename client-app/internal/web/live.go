@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/techlist/client-app/internal/apiclient"
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/service"
 )
 
 const (
@@ -63,14 +63,14 @@ type lostTech struct {
 // shutting down).
 func handleEvents(streams context.Context, logger *slog.Logger, api API, cfg Config) http.Handler {
 	shared := newRelay(api, logger, cfg)
-	slots := &streamSlots{max: int64(cfg.MaxStreams)}
+	slots := service.NewSlots(cfg.MaxStreams)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !slots.take() {
+		if !slots.Take() {
 			w.Header().Set("Retry-After", strconv.Itoa(int(eventsRetry.Seconds())))
 			http.Error(w, "Too many live streams are open; try again shortly.", http.StatusServiceUnavailable)
 			return
 		}
-		defer slots.give()
+		defer slots.Give()
 		after, catchUp, queued := eventsQuery(r)
 
 		// The stream ends when the browser goes or the server shuts down.
@@ -178,23 +178,6 @@ func drainEvents(out *sseWriter, l *listener) {
 		}
 	}
 }
-
-// streamSlots bounds how many event streams are open at once.
-type streamSlots struct {
-	open atomic.Int64
-	max  int64
-}
-
-// take claims a slot; false when all are in use.
-func (s *streamSlots) take() bool {
-	if s.open.Add(1) > s.max {
-		s.open.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (s *streamSlots) give() { s.open.Add(-1) }
 
 // catchUpEvents sends what was stored since the page was read: the techs of
 // the first page newer than after (when catchUp), oldest first, and what
