@@ -236,17 +236,7 @@ func newLocal(cfg settings, reg prometheus.Registerer) *cacheaside.Local {
 // ctx ends; then it shuts down within SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, cfg settings, handler http.Handler, logger *slog.Logger) error {
 	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), handler, logger)
-	ln, err := service.Listen(srv)
-	if err != nil {
-		return err
-	}
-	admin, err := service.ServeAdmin(ctx, cfg.adminAddr, logger)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer admin.Close()
-	return service.Serve(ctx, srv, ln, logger, cfg.shutdownTimeout)
+	return service.ListenAndServe(ctx, srv, cfg.adminAddr, logger, cfg.shutdownTimeout)
 }
 
 // publisher returns the queue of the configured mode: the pub/sub channel,

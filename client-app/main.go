@@ -131,15 +131,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// send of its form). (The event streams set their own deadline on each
 	// write.)
 	srv.WriteTimeout = max(srv.WriteTimeout, 2*cfg.apiTimeout+15*time.Second)
-	ln, err := service.Listen(srv)
-	if err != nil {
-		return err
-	}
-	admin, err := service.ServeAdmin(ctx, cfg.adminAddr, logger)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer admin.Close()
-	return service.Serve(ctx, srv, ln, logger, cfg.shutdown)
+	return service.ListenAndServe(ctx, srv, cfg.adminAddr, logger, cfg.shutdown)
 }

@@ -77,3 +77,20 @@ func (a *Admin) Close() error {
 	a.cancel()
 	return <-a.done
 }
+
+// ListenAndServe opens srv's port, starts the admin listener on adminAddr
+// (none when empty), and serves until ctx ends, shutting down within
+// timeout: the whole life of a service whose only work is its HTTP server.
+func ListenAndServe(ctx context.Context, srv *http.Server, adminAddr string, logger *slog.Logger, timeout time.Duration) error {
+	ln, err := Listen(srv)
+	if err != nil {
+		return err
+	}
+	admin, err := ServeAdmin(ctx, adminAddr, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer admin.Close()
+	return Serve(ctx, srv, ln, logger, timeout)
+}
