@@ -40,11 +40,27 @@ func (e Envelope) Encode() ([]byte, error) {
 	return b, nil
 }
 
+// MaxClockSkew is how far in the future of the reader's clock an
+// envelope's submitted_at may be. The api-server stamps it from its own
+// clock and the worker may run on another host, so a little skew is normal
+// (hosts kept by NTP differ by milliseconds); 5 minutes is Kerberos's
+// default tolerance for clocks of different hosts. It is generous on
+// purpose: a pubsub message refused for its time is lost, so only a time
+// no host with a roughly right clock could have stamped is refused.
+const MaxClockSkew = 5 * time.Minute
+
 // DecodeEnvelope parses and checks a message taken off the channel or stream.
 // Anyone who can reach Redis can put bytes there, so nothing is trusted: an
-// unknown version, a missing or malformed id, or a text that would not pass
-// the API's own validation is an error, and the message must not be stored.
+// unknown version, an id that is not a UUIDv7 (what the api-server makes),
+// a text that would not pass the API's own validation, or a submitted_at
+// more than MaxClockSkew after now is an error, and the message must not be
+// stored.
 func DecodeEnvelope(data []byte) (Envelope, error) {
+	return decodeEnvelopeAt(data, time.Now())
+}
+
+// decodeEnvelopeAt is DecodeEnvelope with the reader's clock reading now.
+func decodeEnvelopeAt(data []byte, now time.Time) (Envelope, error) {
 	var e Envelope
 	// Unknown members are ignored, as the contract says: a newer producer's
 	// optional members must not make this reader drop the message.
@@ -58,8 +74,8 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	if e.V != EnvelopeVersion {
 		return Envelope{}, fmt.Errorf("decode envelope: unsupported version %d", e.V)
 	}
-	if !ValidID(e.ID) {
-		return Envelope{}, fmt.Errorf("decode envelope: invalid id %q", e.ID)
+	if !ValidV7ID(e.ID) {
+		return Envelope{}, fmt.Errorf("decode envelope: invalid id %q: not a UUIDv7", e.ID)
 	}
 	text, err := ValidateText(e.Text)
 	if err != nil {
@@ -70,6 +86,9 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	}
 	if e.SubmittedAt.IsZero() {
 		return Envelope{}, fmt.Errorf("decode envelope: missing submitted_at")
+	}
+	if e.SubmittedAt.After(now.Add(MaxClockSkew)) {
+		return Envelope{}, fmt.Errorf("decode envelope: submitted_at %s is more than %s in the future", e.SubmittedAt.Format(time.RFC3339), MaxClockSkew)
 	}
 	if e.RequestID != "" && !ValidRequestID(e.RequestID) {
 		return Envelope{}, fmt.Errorf("decode envelope: invalid request_id %q", e.RequestID)

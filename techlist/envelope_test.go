@@ -43,6 +43,12 @@ var malformedEnvelopes = func() map[string]string {
 		"too long text":   `{"v":1,"id":` + id + `,"text":"` + strings.Repeat("a", 201) + `","submitted_at":` + at + `}`,
 		"invisible text":  `{"v":1,"id":` + id + `,"text":"\u200b","submitted_at":` + at + `}`,
 		"bidi override":   `{"v":1,"id":` + id + `,"text":"a\u202eb","submitted_at":` + at + `}`,
+		// Well-formed UUIDs the api-server never makes.
+		"nil id":             `{"v":1,"id":"00000000-0000-0000-0000-000000000000","text":"Go","submitted_at":` + at + `}`,
+		"v4 id":              `{"v":1,"id":"9b2f4c1e-7d3a-4e5b-9c8d-0a1b2c3d4e5f","text":"Go","submitted_at":` + at + `}`,
+		"v7 id, bad variant": `{"v":1,"id":"01890a5d-ac96-774b-4cce-b302099a8057","text":"Go","submitted_at":` + at + `}`,
+		// A time no host with a roughly right clock stamped.
+		"submitted in 2099": `{"v":1,"id":` + id + `,"text":"Go","submitted_at":"2099-01-01T00:00:00Z"}`,
 	}
 }()
 
@@ -50,6 +56,49 @@ func TestDecodeEnvelopeRejectsMalformed(t *testing.T) {
 	for name, in := range malformedEnvelopes {
 		if _, err := DecodeEnvelope([]byte(in)); err == nil {
 			t.Errorf("%s: DecodeEnvelope(%s) = nil error, want one", name, in)
+		}
+	}
+}
+
+// submitted_at may be ahead of the reader's clock by MaxClockSkew (the
+// api-server's host may run a little ahead), not more.
+func TestDecodeEnvelopeBoundsClockSkew(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		ahead time.Duration
+		ok    bool
+	}{
+		{-time.Hour, true},
+		{0, true},
+		{MaxClockSkew, true},
+		{MaxClockSkew + time.Second, false},
+		{73 * 365 * 24 * time.Hour, false},
+	} {
+		in := NewEnvelope("01890a5d-ac96-774b-bcce-b302099a8057", "Go", now.Add(tt.ahead))
+		b, err := in.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeEnvelopeAt(b, now); (err == nil) != tt.ok {
+			t.Errorf("submitted_at %s ahead of the reader: got error %v, want accepted %v", tt.ahead, err, tt.ok)
+		}
+	}
+}
+
+func TestValidV7ID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"01890a5d-ac96-774b-bcce-b302099a8057": true,
+		"01890a5d-ac96-774b-8cce-b302099a8057": true,
+		"01890a5d-ac96-774b-acce-b302099a8057": true,
+		"00000000-0000-0000-0000-000000000000": false,
+		"9b2f4c1e-7d3a-4e5b-9c8d-0a1b2c3d4e5f": false, // v4
+		"01890a5d-ac96-774b-ccce-b302099a8057": false, // Microsoft variant
+		"01890a5d-ac96-774b-7cce-b302099a8057": false, // NCS variant
+		"01890A5D-AC96-774B-BCCE-B302099A8057": false, // not canonical
+		"01890a5d-ac96-774b-bcce-b302099a805":  false,
+	} {
+		if got := ValidV7ID(id); got != want {
+			t.Errorf("ValidV7ID(%q): got %v, want %v", id, got, want)
 		}
 	}
 }

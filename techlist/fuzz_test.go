@@ -31,6 +31,12 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			return
 		}
 		checkAccepted(t, e.ID, e.Text)
+		if !ValidV7ID(e.ID) {
+			t.Fatalf("accepted id %q, not a UUIDv7", e.ID)
+		}
+		if e.SubmittedAt.After(time.Now().Add(MaxClockSkew)) {
+			t.Fatalf("accepted submitted_at %s, beyond the clock skew", e.SubmittedAt)
+		}
 		if e.V != EnvelopeVersion || e.SubmittedAt.IsZero() {
 			t.Fatalf("accepted %+v from %q: version or time missing", e, data)
 		}

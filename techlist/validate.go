@@ -83,6 +83,14 @@ func ValidID(id string) bool {
 	return true
 }
 
+// ValidV7ID reports whether id is a UUIDv7 in canonical form, as the
+// api-server makes them: ValidID, version nibble 7 and the RFC 9562 (RFC
+// 4122) variant (10xx). The worker stores only such ids. URLs are checked
+// with ValidID alone: any other well-formed id is simply not found (404).
+func ValidV7ID(id string) bool {
+	return ValidID(id) && id[14] == '7' && strings.IndexByte("89ab", id[19]) >= 0
+}
+
 // ValidRequestID reports whether id is acceptable as a request id carried
 // between the services: 1 to 64 characters of letters, digits and
 // . _ : / - (what chi, load balancers and tracing systems make).

@@ -1,6 +1,8 @@
 // Package cacheaside reads techs through the Redis cache over MySQL: look in
 // the cache, on a miss read the database and fill the cache. A Redis outage
-// degrades to reading MySQL directly; only a MySQL outage fails a read.
+// degrades to reading MySQL directly; only a MySQL outage fails a read, and
+// a read of one tech that MySQL does not have while Redis cannot say
+// whether it is pending (that answer would be a guess).
 package cacheaside
 
 import (
@@ -213,7 +215,8 @@ type TechResult struct {
 }
 
 // Tech reads one tech. An id that is neither stored nor pending is an
-// ENotFound error.
+// ENotFound error; one that is not stored while Redis cannot say whether
+// it is pending is an EUnavailable error.
 //
 // The pending mark is read before MySQL: the worker commits the row and
 // only then clears the mark, so "not pending, then not in MySQL" can only
@@ -223,8 +226,7 @@ func (r *Reader) Tech(ctx context.Context, id string) (TechResult, error) {
 	cached, err := r.cache.Tech(ctx, id)
 	if err != nil {
 		r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
-		// Without Redis nobody can tell pending from unknown.
-		return r.storedTech(ctx, id, Bypass)
+		return r.storedOrCannotTell(ctx, id, Bypass, err)
 	}
 	if cached != nil {
 		r.observe("tech", Hit)
@@ -233,7 +235,7 @@ func (r *Reader) Tech(ctx context.Context, id string) (TechResult, error) {
 	pending, err := r.cache.Pending(ctx, id)
 	if err != nil {
 		r.logger.WarnContext(ctx, "cache unavailable, cannot check pending", "err", err)
-		return r.storedTech(ctx, id, Miss)
+		return r.storedOrCannotTell(ctx, id, Miss, err)
 	}
 	if pending {
 		res, err := r.storedTech(ctx, id, Miss)
@@ -258,6 +260,19 @@ func (r *Reader) Tech(ctx context.Context, id string) (TechResult, error) {
 		return TechResult{}, err
 	}
 	return v.(TechResult), nil
+}
+
+// storedOrCannotTell reads one tech from MySQL when its pending mark could
+// not be read (cacheErr). Stored, it is answered; not stored, nobody can
+// tell pending from unknown, so the answer is EUnavailable, never
+// ENotFound: a 404 would tell a client that an accepted tech was lost.
+func (r *Reader) storedOrCannotTell(ctx context.Context, id string, status Status, cacheErr error) (TechResult, error) {
+	res, err := r.storedTech(ctx, id, status)
+	if techlist.ErrorCode(err) == techlist.ENotFound {
+		return TechResult{}, techlist.Unavailable(cacheErr,
+			"the tech is not stored, and whether it is pending cannot be told while the cache is unavailable; try again shortly")
+	}
+	return res, err
 }
 
 // storedTech reads one tech from MySQL, and fills the cache with it unless

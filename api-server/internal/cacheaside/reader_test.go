@@ -429,6 +429,7 @@ func TestTech(t *testing.T) {
 		stored     bool  // the tech is in MySQL
 		pending    bool  // the tech is marked pending
 		cacheErr   error // Redis fails
+		pendingErr error // only the read of the pending mark fails
 		storeErr   error // MySQL fails
 		wantJSON   string
 		wantStatus cacheaside.Status
@@ -443,7 +444,12 @@ func TestTech(t *testing.T) {
 		{name: "stored wins over a stale pending mark", stored: true, pending: true, wantJSON: techJSON, wantStatus: cacheaside.Miss, wantFill: true, wantObs: "tech MISS"},
 		{name: "not found", wantCode: techlist.ENotFound},
 		{name: "bypass", stored: true, cacheErr: errDown, wantJSON: techJSON, wantStatus: cacheaside.Bypass, wantObs: "tech BYPASS"},
-		{name: "bypass not found", pending: true, cacheErr: errDown, wantCode: techlist.ENotFound},
+		// Redis down: an accepted tech not stored yet cannot be told from
+		// an unknown one, so the answer is "cannot tell now", not 404.
+		{name: "bypass not stored", pending: true, cacheErr: errDown, wantCode: techlist.EUnavailable},
+		{name: "bypass unknown", cacheErr: errDown, wantCode: techlist.EUnavailable},
+		{name: "pending mark unreadable, stored", stored: true, pendingErr: errDown, wantJSON: techJSON, wantStatus: cacheaside.Miss, wantFill: true, wantObs: "tech MISS"},
+		{name: "pending mark unreadable, not stored", pending: true, pendingErr: errDown, wantCode: techlist.EUnavailable},
 		{name: "mysql down", storeErr: errDown, wantCode: techlist.EUnavailable},
 		{name: "both down", cacheErr: errDown, storeErr: errDown, wantCode: techlist.EUnavailable},
 	}
@@ -459,6 +465,9 @@ func TestTech(t *testing.T) {
 			}
 			cache.pending[anID] = tt.pending
 			cache.techErr, cache.pendingErr = tt.cacheErr, tt.cacheErr
+			if tt.pendingErr != nil {
+				cache.pendingErr = tt.pendingErr
+			}
 			r := cacheaside.NewReader(cache, store, nil, discard(), obs)
 
 			got, err := r.Tech(context.Background(), anID)

@@ -96,6 +96,41 @@ func TestTechNeverFalse404OnRealRedisAndMySQL(t *testing.T) {
 	}
 }
 
+// TestTechNeverFalse404WhenRedisIsDown: a tech accepted (marked pending on
+// the real Redis) but not stored, read by an api-server that cannot reach
+// Redis, is "cannot tell now" (EUnavailable, a 503), never ENotFound: a 404
+// made the client-app call it lost while the worker could still store it.
+// Once stored, the same reader answers it from MySQL.
+func TestTechNeverFalse404WhenRedisIsDown(t *testing.T) {
+	rdb, names := testenv.Redis(t)
+	cfg, db := testenv.MySQL(t)
+	ctx := context.Background()
+	store := mysql.NewStore(db, cfg.Table)
+	if err := redis.NewCache(rdb, names.Prefix, time.Minute).MarkPending(ctx, anID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The api-server's Redis: nothing listens there.
+	down := redis.NewClient(redis.Config{Addrs: []string{fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}})
+	t.Cleanup(func() { down.Close() })
+	r := cacheaside.NewReader(redis.NewCache(down, names.Prefix, time.Minute), store, nil, discard(), nil)
+
+	for range 2 { // the second read must not be answered from a memory of the first
+		res, err := r.Tech(ctx, anID)
+		if code := techlist.ErrorCode(err); code != techlist.EUnavailable {
+			t.Fatalf("accepted, not stored, Redis unreachable: got %+v, %v (%s); want %s", res, err, code, techlist.EUnavailable)
+		}
+	}
+	now := mysql.Now()
+	tech := techlist.Tech{ID: anID, Text: "Go", Priority: techlist.PriorityHigh, CreatedAt: now, SubmittedAt: now}
+	if _, err := store.Insert(ctx, []techlist.Tech{tech}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Tech(ctx, anID)
+	if err != nil || res.JSON == nil || res.Status != cacheaside.Bypass {
+		t.Fatalf("stored, Redis unreachable: got %+v, %v; want the tech, BYPASS", res, err)
+	}
+}
+
 // TestTechUnknownIDQueriesMySQLOnce reads one unknown id 100 times, one
 // after another and then all at once: MySQL is asked at most twice.
 func TestTechUnknownIDQueriesMySQLOnce(t *testing.T) {

@@ -157,6 +157,7 @@ func TestGetTech(t *testing.T) {
 		{"found in MySQL", anID, cacheaside.TechResult{JSON: []byte(techJSON), Status: cacheaside.Miss}, nil, 200, techJSON, "", true},
 		{"pending", anID, cacheaside.TechResult{Pending: true, Status: cacheaside.Miss}, nil, 202, `{"id":"` + anID + `","status":"pending"}`, "", true},
 		{"not found", anID, cacheaside.TechResult{}, techlist.Errorf(techlist.ENotFound, "no tech with id %s", anID), 404, "", techlist.ENotFound, true},
+		{"cannot tell (Redis down, not stored)", anID, cacheaside.TechResult{}, techlist.Unavailable(errors.New("dial tcp: connection refused"), "cannot tell"), 503, "", techlist.EUnavailable, true},
 		{"bad id", "abc", cacheaside.TechResult{}, nil, 404, "", techlist.ENotFound, false},
 		{"uppercase id", "01890A5D-AC96-774B-BCCE-B302099A8057", cacheaside.TechResult{}, nil, 404, "", techlist.ENotFound, false},
 		{"injection id", "%27%20OR%201%3D1%20--", cacheaside.TechResult{}, nil, 404, "", techlist.ENotFound, false},

@@ -584,3 +584,64 @@ func TestEventsEndOnShutdown(t *testing.T) {
 		t.Error("stream still open 5s after the server began shutting down")
 	}
 }
+
+// A queued tech the api-server cannot tell about (503 unavailable: it
+// cannot read the pending mark; or no answer at all) is still queued: the
+// page shows it queued, the cookie keeps it, and the page's stream sends
+// no "lost" for it. Only a 404 means lost.
+func TestQueuedTechStaysQueuedWhileTheAPICannotTell(t *testing.T) {
+	now := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+	unavailable, unreachable := v7(now.Add(-time.Second), 1), v7(now.Add(-2*time.Second), 2)
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	api := &fakeAPI{
+		list: listOf(apiclient.CacheBypass, true, nil),
+		techErrs: map[string]error{
+			unavailable: &apiclient.APIError{Status: http.StatusServiceUnavailable, Code: techlist.EUnavailable, Message: "cannot tell"},
+			unreachable: &apiclient.TransportError{Op: "get tech", Err: errors.New("connection refused")},
+		},
+		stats: apiclient.Stats{QueueMode: "pubsub", Live: true},
+		events: func(ctx context.Context) (*apiclient.EventStream, error) {
+			return apiclient.NewEventStream(pr, 0), nil
+		},
+	}
+	h := newHandlerWith(t, api, web.Config{PageSize: pageSize, QueuedTimeout: 30 * time.Second, StatsInterval: time.Hour, Now: func() time.Time { return now }})
+	defer h.CloseStreams()
+
+	for _, id := range []string{unavailable, unreachable} {
+		req := httptest.NewRequest(http.MethodGet, "/?queued="+id, nil)
+		req.AddCookie(queuedCookie(t, [2]string{unavailable, "Mine, 503"}, [2]string{unreachable, "Mine, no answer"}))
+		rec, body := serve(t, h, req)
+		for _, other := range []string{unavailable, unreachable} {
+			item := itemHTML(t, body, other)
+			if !strings.Contains(item, `data-state="queued"`) || strings.Contains(item, "Not stored: the API server no longer knows") {
+				t.Errorf("?queued=%s: item %s: got\n%s\nwant it queued, not lost", id, other, item)
+			}
+		}
+		mustContain(t, body, `<div role="status" data-notice-for="`+id+`"`, "Queued: your tech is being analysed")
+		mustNotContain(t, body, "Not stored: see the note beside your tech.")
+		if ids, set := decodeQueued(t, rec); set && strings.Join(ids, ",") != unavailable+","+unreachable {
+			t.Errorf("?queued=%s: queued cookie: got %q (set %v), want it left alone", id, ids, set)
+		}
+	}
+
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer pw.Close() // first: it ends the stream, which Close would wait for
+	s, _ := openSSE(t, srv, "/events?after=&queued="+unavailable+"&queued="+unreachable)
+	// The catch-up comes before the first numbers.
+	timeout := time.After(5 * time.Second)
+	for done := false; !done; {
+		select {
+		case ev := <-s.events:
+			switch ev[0] {
+			case "lost":
+				t.Errorf("stream: got lost %s, want no lost event for a tech the api-server cannot tell about", ev[2])
+			case "stats":
+				done = true
+			}
+		case <-timeout:
+			t.Fatal("no stats event within 5s")
+		}
+	}
+}

@@ -316,7 +316,9 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 	c.metrics.stored.Add(float64(len(batch)))
 	c.metrics.batchSize.Observe(float64(len(batch)))
 	for _, t := range techs {
-		c.metrics.lag.Observe(now.Sub(t.SubmittedAt).Seconds())
+		// A submitted_at ahead of this host's clock (within
+		// techlist.MaxClockSkew) is skew, not a negative lag.
+		c.metrics.lag.Observe(max(now.Sub(t.SubmittedAt), 0).Seconds())
 	}
 	c.settle(ctx, batch, stored)
 	c.logger.Debug("stored a batch", "rows", len(batch))

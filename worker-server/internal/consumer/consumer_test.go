@@ -492,6 +492,10 @@ func TestRejectsMalformedMessages(t *testing.T) {
 		{"missing submitted_at", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go"}`},
 		{"trailing data", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go","submitted_at":"2024-05-01T12:00:00Z"} {}`},
 		{"empty", ``},
+		// Well-formed, but not what the api-server makes.
+		{"nil id", `{"v":1,"id":"00000000-0000-0000-0000-000000000000","text":"Go","submitted_at":"2024-05-01T12:00:00Z"}`},
+		{"v4 id", `{"v":1,"id":"9b2f4c1e-7d3a-4e5b-9c8d-0a1b2c3d4e5f","text":"Go","submitted_at":"2024-05-01T12:00:00Z"}`},
+		{"submitted in 2099", `{"v":1,"id":"01890a5d-ac96-774b-bcce-b302099a8057","text":"Go","submitted_at":"2099-01-01T00:00:00Z"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -526,6 +530,37 @@ func TestRejectsMalformedMessages(t *testing.T) {
 				t.Errorf("worker_messages_total{result=\"stored\"}: got %v, want 1", got)
 			}
 		})
+	}
+}
+
+// A submitted_at a little ahead of the worker's clock (the api-server's
+// host runs ahead, within techlist.MaxClockSkew) is stored, and observed as
+// a lag of 0, never a negative one.
+func TestLagIsNeverNegative(t *testing.T) {
+	h := newHarness(t, Config{Concurrency: 1, BatchSize: 1, BatchWait: time.Millisecond, DrainTimeout: wait}, nil, nil)
+	h.start(t)
+	h.src.send(t, envelope(t, testID(1), "Go", fixedNow.Add(30*time.Second)))
+	testenv.Eventually(t, "the tech to be stored", func() bool { return len(h.events.Published()) == 1 })
+	if err := h.stop(t); err != nil {
+		t.Errorf("Run: got %v, want nil", err)
+	}
+	families, err := h.reg.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	var found bool
+	for _, f := range families {
+		if f.GetName() != "worker_end_to_end_lag_seconds" {
+			continue
+		}
+		found = true
+		hist := f.GetMetric()[0].GetHistogram()
+		if hist.GetSampleCount() != 1 || hist.GetSampleSum() != 0 {
+			t.Errorf("worker_end_to_end_lag_seconds: got count %d sum %v, want count 1 sum 0", hist.GetSampleCount(), hist.GetSampleSum())
+		}
+	}
+	if !found {
+		t.Error("no worker_end_to_end_lag_seconds in the registry")
 	}
 }
 
