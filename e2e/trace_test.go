@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/testenv"
 	"github.com/techlist/techlist/testenv/otlpreceiver"
 )
@@ -154,5 +156,42 @@ func (tr trace) check(t *testing.T) {
 		for _, s := range tr.spans {
 			t.Logf("span %s %q trace %s id %s parent %s links %v attrs %v", s.Service, s.Name, s.TraceID, s.SpanID, s.ParentSpanID, s.Links, s.Attrs)
 		}
+	}
+}
+
+// TestTraceparentTravelsWithTracingOff: with no exporter configured, a
+// caller's W3C traceparent still goes into the envelope, as the contract
+// says (X-Request-Id likewise), so a traced caller's trace can go on.
+func TestTraceparentTravelsWithTracingOff(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, nil)
+	rdb := redis.NewClient(redis.Config{Addrs: strings.Split(s.Env("api-server", "REDIS_ADDRS"), ",")})
+	defer rdb.Close()
+	ps := rdb.Subscribe(context.Background(), s.Env("api-server", "REDIS_CHANNEL"))
+	defer ps.Close()
+	if _, err := ps.Receive(context.Background()); err != nil { // the confirmation
+		t.Fatal(err)
+	}
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	req, _ := http.NewRequest(http.MethodPost, s.APIURL+"/api/v1/techs", strings.NewReader(`{"text":"traceparent `+testenv.Suffix()+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", tp)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST: got %s, want 202", resp.Status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg, err := ps.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := techlist.DecodeEnvelope([]byte(msg.Payload))
+	if err != nil || env.Traceparent != tp {
+		t.Errorf("the envelope %s: traceparent %q (%v), want %q", msg.Payload, env.Traceparent, err, tp)
 	}
 }

@@ -15,13 +15,26 @@ type EnvelopePublisher interface {
 }
 
 // Publisher wraps next in a producer span per publish, "publish <queue>",
-// whose context the envelope carries to the worker. With tracing off it
-// returns next.
+// whose context the envelope carries to the worker. With tracing off the
+// envelope carries the caller's trace context, when a request brought one.
 func (t *Tracing) Publisher(next EnvelopePublisher, queue string) EnvelopePublisher {
 	if !t.Enabled {
-		return next
+		return passingPublisher{next: next, tracing: t}
 	}
 	return &tracedPublisher{next: next, tracing: t, queue: queue}
+}
+
+// passingPublisher passes a caller's trace context on without tracing.
+type passingPublisher struct {
+	next    EnvelopePublisher
+	tracing *Tracing
+}
+
+func (p passingPublisher) Publish(ctx context.Context, env techlist.Envelope) error {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		env.TraceContext = p.tracing.Inject(ctx)
+	}
+	return p.next.Publish(ctx, env)
 }
 
 type tracedPublisher struct {

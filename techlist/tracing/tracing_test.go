@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"reflect"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -136,25 +136,38 @@ func TestChildSpansOnlyUnderAParent(t *testing.T) {
 	}
 }
 
-// Tracing off installs nothing: the handler, transport and publisher
-// handed in come back as they are, so an untraced service runs the same
-// code as before tracing existed.
-func TestOffWrapsNothing(t *testing.T) {
+// Tracing off makes no spans and wraps nothing but to carry a caller's
+// traceparent from the request into the envelope, as the contract says;
+// the transport comes back as it is.
+func TestOffOnlyPassesTheCallersTraceContext(t *testing.T) {
 	off, err := tracing.Setup(context.Background(), envOf(nil), "svc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := http.NotFoundHandler()
-	if got := off.Handler(h, "x"); reflect.ValueOf(got).Pointer() != reflect.ValueOf(h).Pointer() {
-		t.Errorf("Handler with tracing off wrapped the handler")
-	}
-	rt := http.DefaultTransport
-	if got := off.Transport(rt); got != rt {
+	if rt := http.DefaultTransport; off.Transport(rt) != rt {
 		t.Errorf("Transport with tracing off wrapped the transport")
 	}
-	var pub tracing.EnvelopePublisher = publisherFunc(nil)
-	if got := off.Publisher(pub, "q"); reflect.ValueOf(got).Pointer() != reflect.ValueOf(pub).Pointer() {
-		t.Errorf("Publisher with tracing off wrapped the publisher")
+	var published techlist.Envelope
+	pub := off.Publisher(publisherFunc(func(_ context.Context, env techlist.Envelope) error {
+		published = env
+		return nil
+	}), "q")
+	h := off.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if trace.SpanFromContext(r.Context()).IsRecording() {
+			t.Errorf("a recording span with tracing off")
+		}
+		pub.Publish(r.Context(), techlist.Envelope{ID: "x"})
+	}), "svc")
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tc := range []struct{ header, want string }{{"", ""}, {tp, tp}, {"00-junk", ""}} {
+		req := httptest.NewRequest(http.MethodPost, "/", nil)
+		if tc.header != "" {
+			req.Header.Set("traceparent", tc.header)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if published.Traceparent != tc.want {
+			t.Errorf("traceparent %q: the envelope carries %q, want %q", tc.header, published.Traceparent, tc.want)
+		}
 	}
 }
 
