@@ -4,8 +4,10 @@ import "testing"
 
 func TestSlotsHoldAtMostMax(t *testing.T) {
 	s := NewSlots(2)
-	if !s.Take() || !s.Take() {
-		t.Fatal("two slots of two: refused")
+	for i := range 2 {
+		if !s.Take() {
+			t.Fatalf("slot %d of two: refused", i+1)
+		}
 	}
 	if s.Take() {
 		t.Fatal("a third slot of two: taken")
