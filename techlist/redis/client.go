@@ -10,8 +10,9 @@
 //
 // What it hands to the code above it and the errors it reports
 // (techlist.Delivery, techlist.ErrNoSubscribers, techlist.ErrQueueFull,
-// techlist.ErrDrained, techlist.BadEventError) are declared in package
-// techlist, so that code need not import this one for them.
+// techlist.ErrDrained, techlist.BadEventError, techlist.KeyReservation)
+// are declared in package techlist, so that code need not import this one
+// for them.
 package redis
 
 import (

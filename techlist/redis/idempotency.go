@@ -9,6 +9,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/techlist/techlist"
 )
 
 // Idempotency binds each Idempotency-Key to the request it first came with
@@ -35,36 +36,9 @@ func NewIdempotency(rdb goredis.UniversalClient, prefix string, ttl, lease time.
 	return &Idempotency{rdb: rdb, prefix: prefix, ttl: ttl, lease: lease}
 }
 
-// Outcome is what Reserve found for a key.
-type Outcome int
-
-const (
-	// Reserved: the key is new; publish the given id.
-	Reserved Outcome = iota + 1
-	// Retaken: an earlier request with the key crashed (its lease ran out)
-	// or could not tell whether it was queued; publish the stored id again.
-	Retaken
-	// Replay: the key already answered; answer the stored id again.
-	Replay
-	// Busy: a request with the key is in flight.
-	Busy
-	// Mismatch: the key came with another request (another fingerprint).
-	Mismatch
-)
-
-var outcomes = map[string]Outcome{
-	"reserved": Reserved, "retaken": Retaken, "replay": Replay, "busy": Busy, "mismatch": Mismatch,
-}
-
-// Reservation is a key's state as Reserve found it. With Reserved or
-// Retaken the caller holds the key's lease and must settle it: Confirm,
-// Release or Unknown.
-type Reservation struct {
-	Outcome     Outcome
-	ID          string // the id to publish or answer; empty on Mismatch
-	Key         string // the client's Idempotency-Key
-	Fingerprint string
-	Token       string // names this request's lease
+var outcomes = map[string]techlist.KeyOutcome{
+	"reserved": techlist.KeyReserved, "retaken": techlist.KeyRetaken, "replay": techlist.KeyReplay,
+	"busy": techlist.KeyBusy, "mismatch": techlist.KeyMismatch,
 }
 
 // The client's key is hashed: any printable text is a valid key, and the
@@ -103,21 +77,21 @@ return {'retaken', r[2]}
 `)
 
 // Reserve looks key up for a request with the given fingerprint. A new key
-// is reserved for id; see Outcome for the other answers.
-func (i *Idempotency) Reserve(ctx context.Context, key, fingerprint, id string) (Reservation, error) {
+// is reserved for id; see techlist.KeyOutcome for the other answers.
+func (i *Idempotency) Reserve(ctx context.Context, key, fingerprint, id string) (techlist.KeyReservation, error) {
 	token, err := newToken()
 	if err != nil {
-		return Reservation{}, err
+		return techlist.KeyReservation{}, err
 	}
 	args := []any{fingerprint, id, token, i.lease.Milliseconds(), i.ttl.Milliseconds()}
 	v, err := reserveKey.Run(ctx, i.rdb, []string{i.key(key)}, args...).StringSlice()
 	if err != nil {
-		return Reservation{}, fmt.Errorf("reserve idempotency key: %w", err)
+		return techlist.KeyReservation{}, fmt.Errorf("reserve idempotency key: %w", err)
 	}
 	if len(v) != 2 || outcomes[v[0]] == 0 {
-		return Reservation{}, fmt.Errorf("reserve idempotency key: unexpected answer %q", v)
+		return techlist.KeyReservation{}, fmt.Errorf("reserve idempotency key: unexpected answer %q", v)
 	}
-	return Reservation{Outcome: outcomes[v[0]], ID: v[1], Key: key, Fingerprint: fingerprint, Token: token}, nil
+	return techlist.KeyReservation{Outcome: outcomes[v[0]], ID: v[1], Key: key, Fingerprint: fingerprint, Token: token}, nil
 }
 
 func newToken() (string, error) {
@@ -142,7 +116,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `)
 
-func (i *Idempotency) settle(ctx context.Context, res Reservation, state string) error {
+func (i *Idempotency) settle(ctx context.Context, res techlist.KeyReservation, state string) error {
 	args := []any{res.ID, res.Fingerprint, state, i.ttl.Milliseconds()}
 	if err := settleKey.Run(ctx, i.rdb, []string{i.key(res.Key)}, args...).Err(); err != nil {
 		return fmt.Errorf("record idempotency key as %s: %w", state, err)
@@ -152,14 +126,14 @@ func (i *Idempotency) settle(ctx context.Context, res Reservation, state string)
 
 // Confirm records that res's request was accepted: from now on its key
 // replays res.ID.
-func (i *Idempotency) Confirm(ctx context.Context, res Reservation) error {
+func (i *Idempotency) Confirm(ctx context.Context, res techlist.KeyReservation) error {
 	return i.settle(ctx, res, "done")
 }
 
 // Unknown records that it is unknown whether res's request was queued: the
 // key keeps res.ID, and the next request with it publishes res.ID again
 // (harmless: an id is stored once) instead of waiting for the lease.
-func (i *Idempotency) Unknown(ctx context.Context, res Reservation) error {
+func (i *Idempotency) Unknown(ctx context.Context, res techlist.KeyReservation) error {
 	return i.settle(ctx, res, "unknown")
 }
 
@@ -171,9 +145,9 @@ return 0
 // Release forgets res's key after its request was clearly refused, so a
 // retry starts afresh. Only the reservation still holding the lease is
 // deleted: once another request has retaken the key, it is that one's.
-// Release only a Reserved reservation: a Retaken id may have been queued
+// Release only a KeyReserved reservation: a KeyRetaken id may have been queued
 // by the earlier request, so it is kept (see Unknown).
-func (i *Idempotency) Release(ctx context.Context, res Reservation) error {
+func (i *Idempotency) Release(ctx context.Context, res techlist.KeyReservation) error {
 	if err := releaseKey.Run(ctx, i.rdb, []string{i.key(res.Key)}, res.Token).Err(); err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}

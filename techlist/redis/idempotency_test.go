@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/testenv"
 )
@@ -26,7 +27,7 @@ func newIdempotency(t *testing.T, lease time.Duration) (*redis.Idempotency, func
 	return redis.NewIdempotency(rdb, names.Prefix, time.Minute, lease), recordKey
 }
 
-func reserve(t *testing.T, idem *redis.Idempotency, key, fp, id string) redis.Reservation {
+func reserve(t *testing.T, idem *redis.Idempotency, key, fp, id string) techlist.KeyReservation {
 	t.Helper()
 	res, err := idem.Reserve(context.Background(), key, fp, id)
 	if err != nil {
@@ -35,7 +36,7 @@ func reserve(t *testing.T, idem *redis.Idempotency, key, fp, id string) redis.Re
 	return res
 }
 
-func checkReservation(t *testing.T, what string, res redis.Reservation, outcome redis.Outcome, id string) {
+func checkReservation(t *testing.T, what string, res techlist.KeyReservation, outcome techlist.KeyOutcome, id string) {
 	t.Helper()
 	if res.Outcome != outcome || res.ID != id {
 		t.Fatalf("%s: got outcome %d id %q, want outcome %d id %q", what, res.Outcome, res.ID, outcome, id)
@@ -47,12 +48,12 @@ func TestIdempotencySameRequestReplays(t *testing.T) {
 	idem, _ := newIdempotency(t, time.Minute)
 	ctx := context.Background()
 	res := reserve(t, idem, "key-1", "fp-a", "id-a")
-	checkReservation(t, "first Reserve", res, redis.Reserved, "id-a")
+	checkReservation(t, "first Reserve", res, techlist.KeyReserved, "id-a")
 	if err := idem.Confirm(ctx, res); err != nil {
 		t.Fatal(err)
 	}
-	checkReservation(t, "Reserve after Confirm", reserve(t, idem, "key-1", "fp-a", "id-b"), redis.Replay, "id-a")
-	checkReservation(t, "another key", reserve(t, idem, "key-2", "fp-a", "id-c"), redis.Reserved, "id-c")
+	checkReservation(t, "Reserve after Confirm", reserve(t, idem, "key-1", "fp-a", "id-b"), techlist.KeyReplay, "id-a")
+	checkReservation(t, "another key", reserve(t, idem, "key-2", "fp-a", "id-c"), techlist.KeyReserved, "id-c")
 }
 
 func TestIdempotencyRecordExpires(t *testing.T) {
@@ -74,12 +75,12 @@ func TestIdempotencyOtherFingerprintIsAMismatch(t *testing.T) {
 	t.Parallel()
 	idem, _ := newIdempotency(t, time.Minute)
 	res := reserve(t, idem, "key-1", "fp-a", "id-a")
-	checkReservation(t, "in flight", reserve(t, idem, "key-1", "fp-b", "id-b"), redis.Mismatch, "")
+	checkReservation(t, "in flight", reserve(t, idem, "key-1", "fp-b", "id-b"), techlist.KeyMismatch, "")
 	if err := idem.Confirm(context.Background(), res); err != nil {
 		t.Fatal(err)
 	}
-	checkReservation(t, "answered", reserve(t, idem, "key-1", "fp-b", "id-c"), redis.Mismatch, "")
-	checkReservation(t, "the first request again", reserve(t, idem, "key-1", "fp-a", "id-d"), redis.Replay, "id-a")
+	checkReservation(t, "answered", reserve(t, idem, "key-1", "fp-b", "id-c"), techlist.KeyMismatch, "")
+	checkReservation(t, "the first request again", reserve(t, idem, "key-1", "fp-a", "id-d"), techlist.KeyReplay, "id-a")
 }
 
 // Of requests racing with one key, one holds it and the others are told
@@ -88,21 +89,21 @@ func TestIdempotencyConcurrentRequestsAreBusy(t *testing.T) {
 	t.Parallel()
 	idem, _ := newIdempotency(t, time.Minute)
 	const n = 20
-	got := make([]redis.Reservation, n)
+	got := make([]techlist.KeyReservation, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() { got[i] = reserve(t, idem, "key-1", "fp-a", fmt.Sprint("id-", i)) })
 	}
 	wg.Wait()
-	counts := map[redis.Outcome]int{}
+	counts := map[techlist.KeyOutcome]int{}
 	var holder string
 	for _, res := range got {
 		counts[res.Outcome]++
-		if res.Outcome == redis.Reserved {
+		if res.Outcome == techlist.KeyReserved {
 			holder = res.ID
 		}
 	}
-	if counts[redis.Reserved] != 1 || counts[redis.Busy] != n-1 {
+	if counts[techlist.KeyReserved] != 1 || counts[techlist.KeyBusy] != n-1 {
 		t.Fatalf("outcomes: got %v, want 1 reserved and %d busy", counts, n-1)
 	}
 	for _, res := range got {
@@ -118,21 +119,21 @@ func TestIdempotencyExpiredLeaseIsRetakenWithTheSameID(t *testing.T) {
 	t.Parallel()
 	idem, _ := newIdempotency(t, 300*time.Millisecond)
 	crashed := reserve(t, idem, "key-1", "fp-a", "id-a")
-	checkReservation(t, "first Reserve", crashed, redis.Reserved, "id-a")
-	retry := pollReserve(t, idem, "key-1", "fp-a", redis.Retaken)
-	checkReservation(t, "retry after the lease", retry, redis.Retaken, "id-a")
+	checkReservation(t, "first Reserve", crashed, techlist.KeyReserved, "id-a")
+	retry := pollReserve(t, idem, "key-1", "fp-a", techlist.KeyRetaken)
+	checkReservation(t, "retry after the lease", retry, techlist.KeyRetaken, "id-a")
 	// The retry holds a fresh lease.
-	checkReservation(t, "while the retry is in flight", reserve(t, idem, "key-1", "fp-a", "id-c"), redis.Busy, "id-a")
+	checkReservation(t, "while the retry is in flight", reserve(t, idem, "key-1", "fp-a", "id-c"), techlist.KeyBusy, "id-a")
 	// The crashed request, back after all, cannot release what is no
 	// longer its reservation.
 	if err := idem.Release(context.Background(), crashed); err != nil {
 		t.Fatal(err)
 	}
-	checkReservation(t, "after the stale Release", reserve(t, idem, "key-1", "fp-a", "id-d"), redis.Busy, "id-a")
+	checkReservation(t, "after the stale Release", reserve(t, idem, "key-1", "fp-a", "id-d"), techlist.KeyBusy, "id-a")
 }
 
 // pollReserve reserves until the outcome is want, for at most 10 s.
-func pollReserve(t *testing.T, idem *redis.Idempotency, key, fp string, want redis.Outcome) redis.Reservation {
+func pollReserve(t *testing.T, idem *redis.Idempotency, key, fp string, want techlist.KeyOutcome) techlist.KeyReservation {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
@@ -155,8 +156,8 @@ func TestIdempotencyUnknownKeepsTheID(t *testing.T) {
 		t.Fatal(err)
 	}
 	retry := reserve(t, idem, "key-1", "fp-a", "id-b")
-	checkReservation(t, "retry after an unknown outcome", retry, redis.Retaken, "id-a")
-	checkReservation(t, "other text after an unknown outcome", reserve(t, idem, "key-1", "fp-b", "id-c"), redis.Mismatch, "")
+	checkReservation(t, "retry after an unknown outcome", retry, techlist.KeyRetaken, "id-a")
+	checkReservation(t, "other text after an unknown outcome", reserve(t, idem, "key-1", "fp-b", "id-c"), techlist.KeyMismatch, "")
 	if err := idem.Confirm(ctx, retry); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestIdempotencyUnknownKeepsTheID(t *testing.T) {
 	if err := idem.Unknown(ctx, res); err != nil {
 		t.Fatal(err)
 	}
-	checkReservation(t, "after a late Unknown", reserve(t, idem, "key-1", "fp-a", "id-d"), redis.Replay, "id-a")
+	checkReservation(t, "after a late Unknown", reserve(t, idem, "key-1", "fp-a", "id-d"), techlist.KeyReplay, "id-a")
 }
 
 func TestIdempotencyReleaseDeletesOnlyItsOwnReservation(t *testing.T) {
@@ -177,13 +178,13 @@ func TestIdempotencyReleaseDeletesOnlyItsOwnReservation(t *testing.T) {
 	}
 	// Released: the key is new again, with a new id and even a new text.
 	fresh := reserve(t, idem, "key-1", "fp-b", "id-b")
-	checkReservation(t, "after Release", fresh, redis.Reserved, "id-b")
+	checkReservation(t, "after Release", fresh, techlist.KeyReserved, "id-b")
 
 	// Another request's Release (same key, other token) deletes nothing.
 	if err := idem.Release(ctx, res); err != nil {
 		t.Fatal(err)
 	}
-	checkReservation(t, "after another's Release", reserve(t, idem, "key-1", "fp-b", "id-c"), redis.Busy, "id-b")
+	checkReservation(t, "after another's Release", reserve(t, idem, "key-1", "fp-b", "id-c"), techlist.KeyBusy, "id-b")
 	// Nor does a Release after the key answered.
 	if err := idem.Confirm(ctx, fresh); err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func TestIdempotencyReleaseDeletesOnlyItsOwnReservation(t *testing.T) {
 	if err := idem.Release(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
-	checkReservation(t, "after a Release of an answered key", reserve(t, idem, "key-1", "fp-b", "id-d"), redis.Replay, "id-b")
+	checkReservation(t, "after a Release of an answered key", reserve(t, idem, "key-1", "fp-b", "id-d"), techlist.KeyReplay, "id-b")
 }
 
 // Records of the previous version (a plain string) keep their meaning.
@@ -202,7 +203,7 @@ func TestIdempotencyReadsTheOldRecords(t *testing.T) {
 	ctx := context.Background()
 	rdb.Set(ctx, names.Prefix+":idem:"+sha("answered"), "id-a", time.Minute)
 	rdb.Set(ctx, names.Prefix+":idem:"+sha("in-flight"), "pending:id-b", time.Minute)
-	checkReservation(t, "answered", reserve(t, idem, "answered", "fp-a", "id-c"), redis.Replay, "id-a")
-	checkReservation(t, "in flight, outcome unknown", reserve(t, idem, "in-flight", "fp-a", "id-d"), redis.Retaken, "id-b")
-	checkReservation(t, "in flight, then other text", reserve(t, idem, "in-flight", "fp-b", "id-e"), redis.Mismatch, "")
+	checkReservation(t, "answered", reserve(t, idem, "answered", "fp-a", "id-c"), techlist.KeyReplay, "id-a")
+	checkReservation(t, "in flight, outcome unknown", reserve(t, idem, "in-flight", "fp-a", "id-d"), techlist.KeyRetaken, "id-b")
+	checkReservation(t, "in flight, then other text", reserve(t, idem, "in-flight", "fp-b", "id-e"), techlist.KeyMismatch, "")
 }

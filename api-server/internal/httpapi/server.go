@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/techlist/techlist"
-	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/service"
 
 	"github.com/techlist/api-server/internal/cacheaside"
@@ -35,10 +34,10 @@ type Pending interface {
 
 // Idempotency binds each Idempotency-Key to its first request and id.
 type Idempotency interface {
-	Reserve(ctx context.Context, key, fingerprint, id string) (redis.Reservation, error)
-	Confirm(ctx context.Context, res redis.Reservation) error
-	Unknown(ctx context.Context, res redis.Reservation) error
-	Release(ctx context.Context, res redis.Reservation) error
+	Reserve(ctx context.Context, key, fingerprint, id string) (techlist.KeyReservation, error)
+	Confirm(ctx context.Context, res techlist.KeyReservation) error
+	Unknown(ctx context.Context, res techlist.KeyReservation) error
+	Release(ctx context.Context, res techlist.KeyReservation) error
 }
 
 // Config holds the server's settings.

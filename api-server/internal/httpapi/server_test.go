@@ -160,36 +160,36 @@ type fakeRecord struct {
 	expired              bool
 }
 
-func (f *fakeIdempotency) Reserve(ctx context.Context, key, fp, id string) (redis.Reservation, error) {
+func (f *fakeIdempotency) Reserve(ctx context.Context, key, fp, id string) (techlist.KeyReservation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return redis.Reservation{}, f.err
+		return techlist.KeyReservation{}, f.err
 	}
 	if f.keys == nil {
 		f.keys = map[string]*fakeRecord{}
 	}
 	f.tokens++
-	res := redis.Reservation{Key: key, Fingerprint: fp, Token: fmt.Sprint(f.tokens)}
+	res := techlist.KeyReservation{Key: key, Fingerprint: fp, Token: fmt.Sprint(f.tokens)}
 	rec, ok := f.keys[key]
 	switch {
 	case !ok:
 		f.keys[key] = &fakeRecord{fp: fp, id: id, state: "inflight", token: res.Token}
-		res.Outcome, res.ID = redis.Reserved, id
+		res.Outcome, res.ID = techlist.KeyReserved, id
 	case rec.fp != fp:
-		res.Outcome = redis.Mismatch
+		res.Outcome = techlist.KeyMismatch
 	case rec.state == "done":
-		res.Outcome, res.ID = redis.Replay, rec.id
+		res.Outcome, res.ID = techlist.KeyReplay, rec.id
 	case rec.state == "inflight" && !rec.expired:
-		res.Outcome, res.ID = redis.Busy, rec.id
+		res.Outcome, res.ID = techlist.KeyBusy, rec.id
 	default:
 		rec.state, rec.token, rec.expired = "inflight", res.Token, false
-		res.Outcome, res.ID = redis.Retaken, rec.id
+		res.Outcome, res.ID = techlist.KeyRetaken, rec.id
 	}
 	return res, nil
 }
 
-func (f *fakeIdempotency) settle(res redis.Reservation, state string) {
+func (f *fakeIdempotency) settle(res techlist.KeyReservation, state string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	rec, ok := f.keys[res.Key]
@@ -199,17 +199,17 @@ func (f *fakeIdempotency) settle(res redis.Reservation, state string) {
 	f.keys[res.Key] = &fakeRecord{fp: res.Fingerprint, id: res.ID, state: state}
 }
 
-func (f *fakeIdempotency) Confirm(ctx context.Context, res redis.Reservation) error {
+func (f *fakeIdempotency) Confirm(ctx context.Context, res techlist.KeyReservation) error {
 	f.settle(res, "done")
 	return nil
 }
 
-func (f *fakeIdempotency) Unknown(ctx context.Context, res redis.Reservation) error {
+func (f *fakeIdempotency) Unknown(ctx context.Context, res techlist.KeyReservation) error {
 	f.settle(res, "unknown")
 	return nil
 }
 
-func (f *fakeIdempotency) Release(ctx context.Context, res redis.Reservation) error {
+func (f *fakeIdempotency) Release(ctx context.Context, res techlist.KeyReservation) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if rec, ok := f.keys[res.Key]; ok && rec.token == res.Token {

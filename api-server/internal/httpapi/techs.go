@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/techlist/techlist"
-	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/retry"
 
 	"github.com/techlist/api-server/internal/cacheaside"
@@ -140,17 +139,17 @@ func acceptOnce(ctx context.Context, h http.Header, cfg Config, d Deps, key, tex
 		return "", techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
 	}
 	switch res.Outcome {
-	case redis.Mismatch:
+	case techlist.KeyMismatch:
 		return "", techlist.Errorf(techlist.EIdempotencyMismatch, "this Idempotency-Key was already used with another text; use a new key for a new tech")
-	case redis.Busy:
+	case techlist.KeyBusy:
 		return "", techlist.Errorf(techlist.EConflict, "a request with this Idempotency-Key is still in progress; retry shortly")
-	case redis.Replay:
+	case techlist.KeyReplay:
 		h.Set("Idempotent-Replayed", "true")
 		return res.ID, nil
 	}
 	err = publish(ctx, cfg, d, res.ID, text)
 	settleKey(ctx, d, res, err)
-	if err != nil && res.Outcome == redis.Retaken && techlist.ErrorCode(err) != techlist.EOutcomeUnknown {
+	if err != nil && res.Outcome == techlist.KeyRetaken && techlist.ErrorCode(err) != techlist.EOutcomeUnknown {
 		// Refused now, but the earlier request may have queued the id.
 		return "", &techlist.Error{Code: techlist.EOutcomeUnknown, Err: err, Message: "an earlier request with this " +
 			"Idempotency-Key may have been queued, and this one was not (" + clientMessage(err) + "); retrying with the same key is safe"}
@@ -166,7 +165,7 @@ func acceptOnce(ctx context.Context, h http.Header, cfg Config, d Deps, key, tex
 // afresh), or unknown (the id is kept, and the next request with the key
 // publishes it again). When Redis cannot record it, the reservation's short
 // lease ends the same way as a crash: a retry publishes the id again.
-func settleKey(ctx context.Context, d Deps, res redis.Reservation, publishErr error) {
+func settleKey(ctx context.Context, d Deps, res techlist.KeyReservation, publishErr error) {
 	// This must run even if the client went away meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
@@ -174,7 +173,7 @@ func settleKey(ctx context.Context, d Deps, res redis.Reservation, publishErr er
 	switch {
 	case publishErr == nil:
 		err = d.Idempotency.Confirm(ctx, res)
-	case res.Outcome == redis.Reserved && techlist.ErrorCode(publishErr) != techlist.EOutcomeUnknown:
+	case res.Outcome == techlist.KeyReserved && techlist.ErrorCode(publishErr) != techlist.EOutcomeUnknown:
 		err = d.Idempotency.Release(ctx, res)
 	default:
 		err = d.Idempotency.Unknown(ctx, res)
