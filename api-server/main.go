@@ -183,15 +183,11 @@ func configure(ctx context.Context, args []string, getenv func(string) string, s
 	if err := flags.Parse(args); err != nil {
 		return settings{}, nil, false, err
 	}
-	env := config.NewEnv(getenv)
-	cfg = readSettings(env)
-	logger = config.NewLogger(env, stdout)
-	if cfg.tracing, err = tracing.Setup(ctx, env, "api-server"); err != nil {
+	cfg, logger, tr, err := service.Configure(ctx, "api-server", getenv, stdout, readSettings)
+	if err != nil {
 		return settings{}, nil, false, err
 	}
-	if err := env.Err(); err != nil {
-		return settings{}, nil, false, err
-	}
+	cfg.tracing = tr
 	if cfg.tracing.Enabled {
 		cfg.mysql.Tracer, cfg.replica.Tracer = cfg.tracing.ChildSpans(), cfg.tracing.ChildSpans()
 	}

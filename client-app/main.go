@@ -18,7 +18,6 @@ import (
 	"github.com/techlist/client-app/internal/web"
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/service"
-	"github.com/techlist/techlist/tracing"
 )
 
 func main() { service.Main("client-app", run) }
@@ -77,14 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unexpected arguments %q; client-app is configured by environment variables", flags.Args())
 	}
 
-	env := config.NewEnv(getenv)
-	cfg := readSettings(env)
-	logger := config.NewLogger(env, stdout)
-	tr, err := tracing.Setup(ctx, env, "client-app")
+	cfg, logger, tr, err := service.Configure(ctx, "client-app", getenv, stdout, readSettings)
 	if err != nil {
-		return err
-	}
-	if err := env.Err(); err != nil {
 		return err
 	}
 	if *healthcheck {

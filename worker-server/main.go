@@ -27,7 +27,6 @@ import (
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/service"
-	"github.com/techlist/techlist/tracing"
 
 	"github.com/techlist/worker-server/internal/consumer"
 	"github.com/techlist/worker-server/internal/task"
@@ -113,14 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if flags.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
-	env := config.NewEnv(getenv)
-	cfg := readSettings(env)
-	logger := config.NewLogger(env, stdout)
-	tr, err := tracing.Setup(ctx, env, "worker-server")
+	cfg, logger, tr, err := service.Configure(ctx, "worker-server", getenv, stdout, readSettings)
 	if err != nil {
-		return err
-	}
-	if err := env.Err(); err != nil {
 		return err
 	}
 	if *healthcheck {
