@@ -167,7 +167,6 @@ func TestCreateTech(t *testing.T) {
 func TestCreateTechOutcome(t *testing.T) {
 	refused := httptest.NewServer(http.NotFoundHandler())
 	refusedURL, _ := url.Parse(refused.URL)
-	refused.Close() // nothing listens there now
 	hang := make(chan struct{})
 	defer close(hang)
 	tests := []struct {
@@ -193,6 +192,9 @@ func TestCreateTechOutcome(t *testing.T) {
 		{"api-server refused", newClient(t, answering(503, `{"error":{"code":"unavailable","message":"no worker"}}`)), false, false},
 		{"invalid", newClient(t, answering(400, `{"error":{"code":"invalid","message":"text is required"}}`)), false, false},
 	}
+	// Closed only now that the other servers have their ports, so none of
+	// them can be given this one: nothing listens there any more.
+	refused.Close()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := tt.client.CreateTech(context.Background(), "Go", "k")
