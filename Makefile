@@ -41,10 +41,11 @@ bench:
 	go test -run='^$$' -bench=. -benchmem $(PACKAGES)
 	go run ./bench $(BENCHFLAGS)
 
-## lint: gofmt, go vet and staticcheck
+## lint: gofmt, go vet (also of the -tags notracing build the bench measures) and staticcheck
 lint:
 	@unformatted="$$(gofmt -l $(MODULES))"; if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet $(PACKAGES)
+	go vet -tags notracing ./techlist/... ./api-server/...
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PACKAGES)
 
 ## css: rebuild the client-app's Tailwind CSS (commit the result)

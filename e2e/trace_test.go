@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +50,7 @@ func TestOneTraceFromFormToRow(t *testing.T) {
 		}
 	}
 	tr.check(t)
+	t.Logf("the trace, as a trace viewer lays it out (go test -v shows it):\n%s", tr.tree())
 	if ev := events(id); !strings.Contains(ev.Traceparent, tr.id) {
 		t.Errorf("the tech.created event carries traceparent %q, want one in trace %s", ev.Traceparent, tr.id)
 	}
@@ -157,6 +160,43 @@ func (tr trace) check(t *testing.T) {
 			t.Logf("span %s %q trace %s id %s parent %s links %v attrs %v", s.Service, s.Name, s.TraceID, s.SpanID, s.ParentSpanID, s.Links, s.Attrs)
 		}
 	}
+}
+
+// tree lays the trace out as a viewer does: each span under its parent,
+// with its start after the trace's first span and its duration; then the
+// batch span that stored the row, which has a trace of its own and a link.
+func (tr trace) tree() string {
+	var b strings.Builder
+	children := map[string][]otlpreceiver.Span{}
+	var roots []otlpreceiver.Span
+	for _, s := range tr.spans {
+		switch {
+		case s.TraceID != tr.id && s.TraceID != tr.batch.TraceID:
+		case s.SpanID == tr.batch.SpanID || s.ParentSpanID == "":
+			roots = append(roots, s)
+		default:
+			children[s.ParentSpanID] = append(children[s.ParentSpanID], s)
+		}
+	}
+	origin := tr.clientServer.Start
+	var walk func(s otlpreceiver.Span, depth int)
+	walk = func(s otlpreceiver.Span, depth int) {
+		fmt.Fprintf(&b, "%-60s %-14s +%7.2f ms %7.2f ms\n", strings.Repeat("  ", depth)+s.Name, s.Service,
+			float64(s.Start.Sub(origin).Microseconds())/1000, float64(s.End.Sub(s.Start).Microseconds())/1000)
+		kids := children[s.SpanID]
+		slices.SortFunc(kids, func(a, b otlpreceiver.Span) int { return a.Start.Compare(b.Start) })
+		for _, k := range kids {
+			walk(k, depth+1)
+		}
+	}
+	slices.SortFunc(roots, func(a, b otlpreceiver.Span) int { return a.Start.Compare(b.Start) })
+	for _, r := range roots {
+		if r.SpanID == tr.batch.SpanID {
+			b.WriteString("linked from the process span, in a trace of its own:\n")
+		}
+		walk(r, 0)
+	}
+	return b.String()
 }
 
 // TestTraceparentTravelsWithTracingOff: with no exporter configured, a

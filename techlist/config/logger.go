@@ -26,10 +26,14 @@ func NewLogger(env *Env, w io.Writer) *slog.Logger {
 		format = "text"
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if env.Enum("LOG_FORMAT", format, "text", "json") == "text" {
-		return slog.New(traceHandler{slog.NewTextHandler(w, opts)})
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(traceHandler{slog.NewJSONHandler(w, opts)})
+	if traceLogs {
+		h = traceHandler{h}
+	}
+	return slog.New(h)
 }
 
 // IsTerminal reports whether w is a character device such as a terminal.

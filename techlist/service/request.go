@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/tracing"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -57,14 +58,8 @@ type Served struct {
 // request's server span is named "METHOD route" with http.route set.
 func LogRequest(logger *slog.Logger, level slog.Level, r *http.Request, s Served) {
 	ctx := r.Context()
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		// The server span was named before routing; the route names it now.
-		name := s.Route
-		if !strings.HasPrefix(name, r.Method+" ") { // a ServeMux pattern names its method
-			name = r.Method + " " + name
-		}
-		span.SetName(name)
-		span.SetAttributes(attribute.String("http.route", s.Route))
+	if tracing.CompiledIn {
+		nameSpan(r, s.Route)
 	}
 	logger.LogAttrs(ctx, level, "request",
 		slog.String("method", r.Method),
@@ -75,4 +70,19 @@ func LogRequest(logger *slog.Logger, level slog.Level, r *http.Request, s Served
 		slog.Float64("duration_ms", float64(s.Elapsed.Microseconds())/1000),
 		slog.String("request_id", techlist.RequestID(ctx)),
 	)
+}
+
+// nameSpan names the request's server span "METHOD route" and sets
+// http.route: the span was named before routing.
+func nameSpan(r *http.Request, route string) {
+	span := trace.SpanFromContext(r.Context())
+	if !span.IsRecording() {
+		return
+	}
+	name := route
+	if !strings.HasPrefix(name, r.Method+" ") { // a ServeMux pattern names its method
+		name = r.Method + " " + name
+	}
+	span.SetName(name)
+	span.SetAttributes(attribute.String("http.route", route))
 }

@@ -108,7 +108,7 @@ func readSampler(env *config.Env) sdktrace.Sampler {
 // unless OTEL_SERVICE_NAME does. Shutdown flushes what is buffered.
 func Setup(ctx context.Context, env *config.Env, service string) (*Tracing, error) {
 	s, enabled := readSettings(env, service)
-	if !enabled || env.Err() != nil {
+	if !enabled || !CompiledIn || env.Err() != nil {
 		return Off(), nil
 	}
 	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(s.endpoint))

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -28,6 +29,7 @@ type Span struct {
 	ParentSpanID string
 	Links        []Link
 	Attrs        map[string]string // string-valued attributes only
+	Start, End   time.Time
 }
 
 // Link is a span's link to another span.
@@ -107,7 +109,7 @@ func (r *Receiver) keep(msg *coltracepb.ExportTraceServiceRequest) {
 func convert(service string, s *tracepb.Span) Span {
 	span := Span{Service: service, Name: s.GetName(), Kind: s.GetKind(),
 		TraceID: hex.EncodeToString(s.GetTraceId()), SpanID: hex.EncodeToString(s.GetSpanId()),
-		Attrs: map[string]string{}}
+		Attrs: map[string]string{}, Start: time.Unix(0, int64(s.GetStartTimeUnixNano())), End: time.Unix(0, int64(s.GetEndTimeUnixNano()))}
 	if p := s.GetParentSpanId(); len(p) > 0 {
 		span.ParentSpanID = hex.EncodeToString(p)
 	}

@@ -1,0 +1,5 @@
+//go:build notracing
+
+package config
+
+const traceLogs = false

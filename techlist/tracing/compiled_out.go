@@ -1,0 +1,6 @@
+//go:build notracing
+
+package tracing
+
+// CompiledIn: see compiled_in.go.
+const CompiledIn = false
