@@ -51,6 +51,7 @@ type settings struct {
 	startupTimeout  time.Duration
 	shutdownTimeout time.Duration
 	adminAddr       string
+	maxConns        int
 	tracing         *tracing.Tracing // from OTEL_*, set up by configure
 }
 
@@ -73,11 +74,13 @@ func readSettings(env *config.Env) settings {
 			MaxBodyBytes:     int64(env.Int("MAX_BODY_BYTES", 16<<10, 1<<10, 1<<20)),
 			PendingTTL:       env.PositiveDuration("PENDING_TTL", time.Hour),
 			PublishRetry:     env.Duration("PUBLISH_RETRY", 5*time.Second),
-			EventsMaxClients: env.Int("EVENTS_MAX_CLIENTS", 1000, 1, 1_000_000),
+			EventsMaxClients: env.Int("EVENTS_MAX_CLIENTS", 512, 1, 1_000_000),
+			MaxInFlight:      env.Int("MAX_INFLIGHT", 256, 0, 1_000_000),
 		},
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),
 		shutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
 		adminAddr:       service.AdminAddr(env),
+		maxConns:        service.MaxConns(env),
 	}
 	s.replica, s.hasReplica = mysql.ReplicaConfigFromEnv(env, s.mysql)
 	// POSTs a second per client IP; 0 is no limit. The burst defaults to
@@ -91,6 +94,7 @@ func readSettings(env *config.Env) settings {
 	if s.idemLease <= s.server.PublishRetry {
 		env.Fail("IDEMPOTENCY_LEASE", s.idemLease.String(), "want a duration longer than PUBLISH_RETRY ("+s.server.PublishRetry.String()+")")
 	}
+	service.StreamsFit(env, s.server.EventsMaxClients, s.maxConns)
 	return s
 }
 
@@ -232,7 +236,7 @@ func newLocal(cfg settings, reg prometheus.Registerer) *cacheaside.Local {
 // ctx ends; then it shuts down within SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, cfg settings, handler http.Handler, logger *slog.Logger) error {
 	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), handler, logger)
-	return service.ListenAndServe(ctx, srv, cfg.adminAddr, logger, cfg.shutdownTimeout)
+	return service.ListenAndServe(ctx, srv, cfg.adminAddr, cfg.maxConns, logger, cfg.shutdownTimeout)
 }
 
 // publisher returns the queue of the configured mode: the pub/sub channel,

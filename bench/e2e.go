@@ -138,6 +138,7 @@ func (e *eventTimes) waitLatencies(sentAt map[string]time.Time, limit time.Durat
 
 type e2eRun struct {
 	sent, accepted, matched int
+	wanted                  int // POSTs per second asked for
 	failed                  map[string]int
 	rate                    float64 // achieved POSTs per second
 	p50, p90, p99, max      float64 // sent to event, ms
@@ -154,6 +155,9 @@ func (r e2eRun) problems() []string {
 	if r.accepted < r.sent {
 		out = append(out, fmt.Sprintf("%d of %d POSTs not accepted (%v)", r.sent-r.accepted, r.sent, r.failed))
 	}
+	if r.rate < 0.95*float64(r.wanted) {
+		out = append(out, fmt.Sprintf("POSTs went out at %.0f/s, short of the %d/s asked for: the load generator or the server fell behind", r.rate, r.wanted))
+	}
 	if r.matched < r.accepted {
 		out = append(out, fmt.Sprintf("%d of %d accepted techs had no tech.created event within 10 s", r.accepted-r.matched, r.accepted))
 	}
@@ -169,7 +173,7 @@ func (b *bench) e2eRun(ctx context.Context, events *eventTimes) (e2eRun, error) 
 	if b.o.warmup > 0 {
 		b.attack(ctx, target, b.o.warmup, func(*vegeta.Result) {})
 	}
-	run := e2eRun{failed: map[string]int{}}
+	run := e2eRun{failed: map[string]int{}, wanted: b.o.e2eRate}
 	sentAt := map[string]time.Time{}
 	var postLat []float64
 	var first, last time.Time

@@ -139,7 +139,7 @@ func (o *options) define(flags *flag.FlagSet) {
 	flags.IntVar(&o.countMisses, "count-misses", 50, "misses whose MySQL and Redis commands are counted")
 	flags.IntVar(&o.drainRows, "drain-rows", 100_000, "backlog the worker drains in streams mode")
 	flags.IntVar(&o.batchRows, "batch-rows", 500, "rows per INSERT and transaction of the batched-insert baseline")
-	flags.IntVar(&o.e2eRate, "e2e-rate", 1000, "POSTs per second of the end-to-end run")
+	flags.IntVar(&o.e2eRate, "e2e-rate", 5000, "POSTs per second of the end-to-end run")
 	flags.DurationVar(&o.e2eDuration, "e2e-duration", 10*time.Second, "length of one end-to-end run")
 	flags.IntVar(&o.e2eReps, "e2e-reps", 3, "end-to-end runs; the medians of their percentiles are reported")
 	flags.StringVar(&o.loadgen, "loadgen", "auto", "load generator for throughput: vegeta (built in), wrk, or auto (wrk when on PATH, else vegeta)")

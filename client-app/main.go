@@ -31,6 +31,7 @@ type settings struct {
 	queuedTimeout time.Duration
 	shutdown      time.Duration
 	adminAddr     string
+	maxConns      int
 	maxStreams    int
 }
 
@@ -43,7 +44,8 @@ func readSettings(env *config.Env) settings {
 		queuedTimeout: env.Duration("QUEUED_TIMEOUT", 30*time.Second),
 		shutdown:      env.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
 		adminAddr:     service.AdminAddr(env),
-		maxStreams:    env.Int("EVENTS_MAX_CLIENTS", 1000, 1, 1_000_000),
+		maxConns:      service.MaxConns(env),
+		maxStreams:    env.Int("EVENTS_MAX_CLIENTS", 512, 1, 1_000_000),
 	}
 	if cfg.apiTimeout == 0 {
 		env.Fail("API_TIMEOUT", "0", "want a positive duration such as 10s")
@@ -51,6 +53,7 @@ func readSettings(env *config.Env) settings {
 	if cfg.queuedTimeout == 0 {
 		env.Fail("QUEUED_TIMEOUT", "0", "want a positive duration such as 30s")
 	}
+	service.StreamsFit(env, cfg.maxStreams, cfg.maxConns)
 	return cfg
 }
 
@@ -63,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "usage: client-app [-healthcheck]\n\n"+
-			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, QUEUED_TIMEOUT, EVENTS_MAX_CLIENTS, SHUTDOWN_TIMEOUT, ADMIN_ADDR, LOG_LEVEL, LOG_FORMAT.")
+			"Configured by environment variables (see example.env): PORT, API_URL, PAGE_SIZE, API_TIMEOUT, QUEUED_TIMEOUT, EVENTS_MAX_CLIENTS, MAX_CONNS, SHUTDOWN_TIMEOUT, ADMIN_ADDR, LOG_LEVEL, LOG_FORMAT.")
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(args); err != nil {
@@ -124,5 +127,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// send of its form). (The event streams set their own deadline on each
 	// write.)
 	srv.WriteTimeout = max(srv.WriteTimeout, 2*cfg.apiTimeout+15*time.Second)
-	return service.ListenAndServe(ctx, srv, cfg.adminAddr, logger, cfg.shutdown)
+	return service.ListenAndServe(ctx, srv, cfg.adminAddr, cfg.maxConns, logger, cfg.shutdown)
 }

@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/techlist/techlist/config"
+	"golang.org/x/net/netutil"
 )
 
 // AdminAddr reads ADMIN_ADDR: empty (the default) turns the admin listener
@@ -78,13 +80,17 @@ func (a *Admin) Close() error {
 	return <-a.done
 }
 
-// ListenAndServe opens srv's port, starts the admin listener on adminAddr
-// (none when empty), and serves until ctx ends, shutting down within
-// timeout: the whole life of a service whose only work is its HTTP server.
-func ListenAndServe(ctx context.Context, srv *http.Server, adminAddr string, logger *slog.Logger, timeout time.Duration) error {
+// ListenAndServe opens srv's port, serving at most maxConns connections
+// at once (see MaxConns), starts the admin listener on adminAddr (none
+// when empty), and serves until ctx ends, shutting down within timeout:
+// the whole life of a service whose only work is its HTTP server.
+func ListenAndServe(ctx context.Context, srv *http.Server, adminAddr string, maxConns int, logger *slog.Logger, timeout time.Duration) error {
 	ln, err := Listen(srv)
 	if err != nil {
 		return err
+	}
+	if maxConns > 0 {
+		ln = netutil.LimitListener(ln, maxConns)
 	}
 	admin, err := ServeAdmin(ctx, adminAddr, logger)
 	if err != nil {
@@ -93,4 +99,24 @@ func ListenAndServe(ctx context.Context, srv *http.Server, adminAddr string, log
 	}
 	defer admin.Close()
 	return Serve(ctx, srv, ln, logger, timeout)
+}
+
+// MaxConns reads MAX_CONNS, the most connections a public port serves at
+// once (default 1024; 0 for no bound). Each served connection holds
+// buffers and a goroutine, about 30 KB in all while a request runs, so
+// the bound is what keeps a flood of clients from growing the process's
+// memory: past it, new connections wait in the kernel's accept queue
+// until one closes. It counts the live-event streams too, so keep it
+// above EVENTS_MAX_CLIENTS.
+func MaxConns(env *config.Env) int {
+	return env.Int("MAX_CONNS", 1024, 0, 1_000_000)
+}
+
+// StreamsFit fails EVENTS_MAX_CLIENTS unless it is below maxConns (when
+// bounded): every live-event stream holds one of MAX_CONNS's connections
+// for as long as it is open, and requests need the rest.
+func StreamsFit(env *config.Env, streams, maxConns int) {
+	if maxConns > 0 && streams >= maxConns {
+		env.Fail("EVENTS_MAX_CLIENTS", strconv.Itoa(streams), "want fewer than MAX_CONNS ("+strconv.Itoa(maxConns)+"): each event stream holds one of its connections")
+	}
 }

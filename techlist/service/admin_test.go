@@ -22,6 +22,28 @@ func TestAdminAddr(t *testing.T) {
 	}
 }
 
+// TestMaxConnsAndStreamsFit: MAX_CONNS defaults to 1024 and 0 turns it
+// off; the live streams must fit below it, since each holds a connection.
+func TestMaxConnsAndStreamsFit(t *testing.T) {
+	for _, tt := range []struct {
+		maxConns      string
+		streams, want int
+		bad           bool
+	}{{"", 512, 1024, false}, {"0", 100_000, 0, false}, {"2048", 1024, 2048, false}, {"", 1024, 1024, true}, {"100", 100, 100, true}, {"-1", 1, 0, true}} {
+		env := config.NewEnv(func(name string) string {
+			if name == "MAX_CONNS" {
+				return tt.maxConns
+			}
+			return ""
+		})
+		got := MaxConns(env)
+		StreamsFit(env, tt.streams, got)
+		if bad := env.Err() != nil; bad != tt.bad || (!bad && got != tt.want) {
+			t.Errorf("MAX_CONNS=%q with %d streams: got %d, error %v; want %d, error %v", tt.maxConns, tt.streams, got, env.Err(), tt.want, tt.bad)
+		}
+	}
+}
+
 // The admin listener serves pprof, and only pprof; off, it opens nothing.
 func TestServeAdmin(t *testing.T) {
 	ctx := context.Background()

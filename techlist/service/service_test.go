@@ -219,3 +219,57 @@ func rawGetStatus(t *testing.T, addr, path string, size int) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestMaxConnsHoldsTheNextConnection: with MAX_CONNS=1 and one connection
+// open, a second connection's request is not served until the first
+// closes; then it is.
+func TestMaxConnsHoldsTheNextConnection(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs testenv.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- ListenAndServe(ctx, NewHTTPServer("127.0.0.1:0", Healthz(), discard), "", 1, slog.New(slog.NewTextHandler(&logs, nil)), 5*time.Second)
+	}()
+	var addr string
+	testenv.Eventually(t, "the listening line", func() bool {
+		_, rest, ok := strings.Cut(logs.String(), "msg=listening addr=")
+		if line, _, whole := strings.Cut(rest, "\n"); ok && whole {
+			addr = line
+			return true
+		}
+		return false
+	})
+
+	ask := func(c net.Conn, wait time.Duration) (string, error) {
+		c.SetDeadline(time.Now().Add(wait))
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return "", err
+		}
+		return bufio.NewReader(c).ReadString('\n')
+	}
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line, err := ask(first, 5*time.Second); err != nil || !strings.Contains(line, "200") {
+		t.Fatalf("the first connection: got %q, %v", line, err)
+	}
+	second, err := net.Dial("tcp", addr) // the kernel completes it; the server does not take it yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if line, err := ask(second, 300*time.Millisecond); err == nil {
+		t.Errorf("a second connection while the first is open was served: %q", line)
+	}
+	first.Close()
+	second.SetDeadline(time.Now().Add(5 * time.Second))
+	if line, err := bufio.NewReader(second).ReadString('\n'); err != nil || !strings.Contains(line, "200") {
+		t.Errorf("the second connection once the first closed: got %q, %v", line, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("ListenAndServe: %v", err)
+	}
+}

@@ -37,7 +37,7 @@ const (
 	// takes longer is dropped.
 	eventsWriteTimeout = 10 * time.Second
 	// eventsMaxClients is the default bound on open streams.
-	eventsMaxClients = 1000
+	eventsMaxClients = 512
 )
 
 // handleEvents streams tech.created events as Server-Sent Events:

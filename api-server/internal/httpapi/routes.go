@@ -32,7 +32,9 @@ func routes(cfg Config, d Deps) http.Handler {
 	})
 
 	limit := limitRate(cfg, d.Logger) // the POSTs, per client IP
+	shed := shedLoad(cfg.MaxInFlight, d.Logger)
 	r.Route("/api/v1/techs", func(r chi.Router) {
+		r.Use(shed)
 		r.Get("/", handleListTechs(d.Logger, d.Reader))
 		r.With(limit).Post("/", handleCreateTech(cfg, d))
 		r.Get("/{id}", handleGetTech(d.Logger, d.Reader))
@@ -43,8 +45,8 @@ func routes(cfg Config, d Deps) http.Handler {
 
 	// The seed's routes, so a client written for it works unchanged.
 	r.Get("/", handleSeedRoot())
-	r.Get("/get", handleSeedGet(d.Logger, d.Reader))
-	r.With(limit).Post("/create", handleSeedCreate(cfg, d))
+	r.With(shed).Get("/get", handleSeedGet(d.Logger, d.Reader))
+	r.With(shed, limit).Post("/create", handleSeedCreate(cfg, d))
 
 	r.Get("/healthz", service.Healthz())
 	r.Get("/readyz", service.Readyz(d.Logger, d.Checks...))

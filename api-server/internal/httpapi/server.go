@@ -52,7 +52,7 @@ type Config struct {
 	// line; zero means 15s.
 	EventsHeartbeat time.Duration
 	// EventsMaxClients bounds the open GET /api/v1/events streams; past
-	// it a new one gets 503. Zero means 1000.
+	// it a new one gets 503. Zero means 512.
 	EventsMaxClients int
 	// RateLimit is how many POSTs a second one client IP may send, to
 	// POST /api/v1/techs and POST /create together; past it they get 429.
@@ -60,6 +60,10 @@ type Config struct {
 	// means twice RateLimit.
 	RateLimit float64
 	RateBurst int
+	// MaxInFlight bounds the requests to the techs routes (and the seed's
+	// /get and /create) being served at once; past it one gets 503 at
+	// once. Zero means no bound.
+	MaxInFlight int
 }
 
 // Deps are what the server needs. Every field must be set except three:

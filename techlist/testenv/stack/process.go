@@ -92,6 +92,8 @@ const listenTimeout = 30 * time.Second
 
 var listeningAddr = regexp.MustCompile(`listening.*addr["=:]+[^\s"]*:(\d+)`)
 
+var adminListener = regexp.MustCompile(`listener["=:]+admin\b`)
+
 // Start starts c and returns once the program's log says on which port it
 // listens (30 seconds at most). The port is written into the process's
 // PORT, so Restart binds the same one again.
@@ -272,7 +274,9 @@ func (w *watcher) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		if m := listeningAddr.FindSubmatch(w.line[:i]); m != nil {
+		// The admin listener (ADMIN_ADDR) says "listening" too, with
+		// listener=admin; the public port is the one without.
+		if m := listeningAddr.FindSubmatch(w.line[:i]); m != nil && !adminListener.Match(w.line[:i]) {
 			w.port, w.line = string(m[1]), nil
 			close(w.found)
 			break

@@ -16,6 +16,8 @@ func TestWatcherFindsTheListeningPort(t *testing.T) {
 		{name: "split over writes", writes: []string{"level=INFO msg=starting\nlevel=INFO msg=list", "ening addr=127.0.0.1:", "8080\n"}, want: "8080"},
 		{name: "the bare baseline", writes: []string{"listening addr=127.0.0.1:39999\n"}, want: "39999"},
 		{name: "not yet a whole line", writes: []string{"msg=listening addr=127.0.0.1:80"}, want: ""},
+		{name: "the admin listener first, json", writes: []string{`{"msg":"listening","listener":"admin","addr":"127.0.0.1:6060"}` + "\n" + `{"msg":"listening","addr":"[::]:5000"}` + "\n"}, want: "5000"},
+		{name: "the admin listener first, text", writes: []string{"msg=listening listener=admin addr=127.0.0.1:6060\nmsg=listening addr=[::]:5000\n"}, want: "5000"},
 		{name: "no listening line", writes: []string{"msg=starting addr=127.0.0.1:80\n"}, want: ""},
 	}
 	for _, tt := range tests {
