@@ -94,6 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	only := flags.String("only", "", "comma list of scenarios to run: "+strings.Join(scenarioNames, ","))
 	quick := flags.Bool("quick", false, "a short smoke run: 1 rep, 1s measurements, 10,000-row drain")
 	bare := flags.Bool("serve-bare", false, "internal: run the bare baseline server (see bare.go)")
+	floor := flags.Bool("serve-floor", false, "internal: run the miss floor server (see floor.go)")
 	bareCfg := bareFlags(flags)
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -106,6 +107,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *bare {
 		return serveBare(ctx, bareCfg, stdout)
+	}
+	if *floor {
+		return serveFloor(ctx, *bareCfg.bodyFile, getenv, stdout)
 	}
 	if *quick {
 		o.setQuick()
