@@ -99,7 +99,7 @@ type countingCache struct {
 	pages atomic.Int64
 }
 
-func (c *countingCache) Page(ctx context.Context, field string) ([]byte, string, error) {
+func (c *countingCache) Page(ctx context.Context, field string) ([]byte, string, bool, error) {
 	c.pages.Add(1)
 	return c.fakeCache.Page(ctx, field)
 }

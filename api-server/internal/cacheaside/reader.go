@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -30,7 +31,9 @@ const (
 
 // Cache is the part of the Redis cache the reader uses.
 type Cache interface {
-	Page(ctx context.Context, field string) (val []byte, gen string, err error)
+	// Page's stale says the page is past its soft deadline: it is served,
+	// and refreshed in the background. Past its hard deadline it is a miss.
+	Page(ctx context.Context, field string) (val []byte, gen string, stale bool, err error)
 	SetPage(ctx context.Context, field string, val []byte, gen string) (bool, error)
 	Tech(ctx context.Context, id string) ([]byte, error)
 	SetTech(ctx context.Context, id string, val []byte) error
@@ -61,6 +64,9 @@ type Reader struct {
 	replica Store
 	// absent remembers unknown ids briefly, sparing MySQL repeated reads.
 	absent *Absent
+	// refreshFailing is set from a failed refresh until one succeeds, so a
+	// failing MySQL is logged once, not once per stale read.
+	refreshFailing atomic.Bool
 }
 
 const (
@@ -68,6 +74,8 @@ const (
 	// MySQL, and absentEntries how many such ids one process remembers.
 	absentTTL     = 5 * time.Second
 	absentEntries = 10_000
+	// refreshTimeout bounds a background refresh, which no request waits on.
+	refreshTimeout = 10 * time.Second
 )
 
 // UseReplica makes the reader read from a MySQL replica where a replica's
@@ -106,7 +114,7 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 		}
 		localGen = r.local.Gen()
 	}
-	cached, gen, err := r.cache.Page(ctx, field)
+	cached, gen, stale, err := r.cache.Page(ctx, field)
 	if err != nil {
 		r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
 		b, err := r.listFromStore(ctx, limit, cursor, true)
@@ -118,6 +126,9 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 	}
 	if cached != nil {
 		r.keepLocal(field, cached, localGen)
+		if stale {
+			r.refresh(ctx, field, limit, cursor, gen)
+		}
 		r.observe("list", Hit)
 		return cached, Hit, nil
 	}
@@ -142,6 +153,51 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 	}
 	r.observe("list", Miss)
 	return v.([]byte), Miss, nil
+}
+
+// refresh fills a stale page again in the background, one refresh at a
+// time per page and generation in this process, while the stale page is
+// served: an expiry then never turns into a burst of misses.
+func (r *Reader) refresh(ctx context.Context, field string, limit int, cursor, gen string) {
+	// DoChan runs the refresh in its own goroutine, which ends with it;
+	// nobody waits on the channel.
+	r.flight.DoChan("refresh\x00"+field+"@"+gen, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		return nil, r.refill(ctx, field, limit, cursor, gen)
+	})
+}
+
+// refill queries MySQL for a stale page and caches it again. It first
+// looks again: a reader that saw the page stale just before another
+// refresh landed finds it fresh and spends no query; an invalidation
+// meanwhile leaves the page to the next miss.
+func (r *Reader) refill(ctx context.Context, field string, limit int, cursor, gen string) error {
+	val, g, stale, err := r.cache.Page(ctx, field)
+	if err != nil || g != gen || val == nil || !stale {
+		return err
+	}
+	var localGen uint64
+	if r.local != nil {
+		localGen = r.local.Gen()
+	}
+	b, err := r.listFromStore(ctx, limit, cursor, false)
+	if err == nil {
+		var stored bool
+		if stored, err = r.cache.SetPage(ctx, field, b, gen); stored {
+			r.keepLocal(field, b, localGen)
+		}
+	}
+	if err != nil {
+		if !r.refreshFailing.Swap(true) {
+			r.logger.WarnContext(ctx, "cache refresh failed; stale pages are served until they expire", "err", err)
+		}
+		return err
+	}
+	if r.refreshFailing.Swap(false) {
+		r.logger.InfoContext(ctx, "cache refresh works again")
+	}
+	return nil
 }
 
 // keepLocal puts a page read from Redis, or just filled there, in the

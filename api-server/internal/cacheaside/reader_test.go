@@ -37,6 +37,7 @@ type setPage struct {
 type fakeCache struct {
 	mu         sync.Mutex
 	pages      map[string][]byte
+	stale      map[string]bool // pages past their soft deadline
 	gen        string
 	pageErr    error
 	setPageErr error
@@ -50,18 +51,18 @@ type fakeCache struct {
 
 func newFakeCache() *fakeCache {
 	return &fakeCache{
-		pages: map[string][]byte{}, gen: "0",
+		pages: map[string][]byte{}, stale: map[string]bool{}, gen: "0",
 		techs: map[string][]byte{}, setTechs: map[string][]byte{}, pending: map[string]bool{},
 	}
 }
 
-func (c *fakeCache) Page(ctx context.Context, field string) ([]byte, string, error) {
+func (c *fakeCache) Page(ctx context.Context, field string) ([]byte, string, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pageErr != nil {
-		return nil, "", c.pageErr
+		return nil, "", false, c.pageErr
 	}
-	return c.pages[field], c.gen, nil
+	return c.pages[field], c.gen, c.stale[field], nil
 }
 
 func (c *fakeCache) SetPage(ctx context.Context, field string, val []byte, gen string) (bool, error) {
@@ -75,6 +76,7 @@ func (c *fakeCache) SetPage(ctx context.Context, field string, val []byte, gen s
 		return false, nil
 	}
 	c.pages[field] = val
+	delete(c.stale, field)
 	return true, nil
 }
 
