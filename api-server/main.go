@@ -151,6 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Cache:     cacheCounter,
 	}, logger)
 	reader := cacheaside.NewReader(cache, store, newLocal(cfg, reg), logger, cacheCounter)
+	reg.MustRegister(cacheaside.QueriesCounter(reader))
 	if replica != nil {
 		reader.UseReplica(replica)
 	}

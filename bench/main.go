@@ -239,6 +239,7 @@ func (b *bench) scenarios(ctx context.Context) ([]Row, error) {
 		fn   func(context.Context) ([]Row, error)
 	}{
 		{"read", b.readCached},
+		{"read", b.readUnderWrites},
 		{"miss", b.readMiss},
 		{"write", b.write},
 		{"e2e", b.endToEnd},
