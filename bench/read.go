@@ -51,7 +51,7 @@ func (b *bench) startStack(ctx context.Context) error {
 	if b.worker, err = b.w.service(ctx, "worker-server", "worker-server", b.w.serviceEnv(nil)); err != nil {
 		return err
 	}
-	if b.api, err = b.w.service(ctx, "api-server", "api-server", b.w.serviceEnv(nil)); err != nil {
+	if b.api, err = b.w.service(ctx, "api-server", "api-server", b.w.serviceEnv(b.o.apiEnv)); err != nil {
 		return err
 	}
 	b.logf("stack up: api-server %s, worker-server %s (pubsub), %d techs in the table", b.api.URL, b.worker.URL, b.o.seedRows)
