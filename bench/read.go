@@ -473,7 +473,7 @@ func (c *missCounts) rows() []Row {
 	q := ownRow("cache miss: MySQL queries per miss", "", per(queries), atMost(1)).
 		note("%d misses through a second api-server whose MySQL connections pass a counting proxy; commands seen: %s",
 			n, describeCounts(c.mysqlMiss, n)).
-		note("a query is a COM_QUERY or COM_STMT_EXECUTE; the driver prepares each statement with arguments (COM_STMT_PREPARE) and closes it, 2 round trips for 1 query").
+		note("a query is a COM_QUERY or COM_STMT_EXECUTE; the driver fills the placeholders in itself (interpolateParams), so a query is one COM_QUERY, one round trip").
 		note("%d hits read MySQL %d times", n, sumWhere(c.mysqlHit, isMySQLQuery))
 	rw := ownRow("cache miss: Redis writes per miss", "", per(writes), atMost(1)).
 		note("Redis commands per miss, counted by a proxy: %s (a write is any command that may change data; the fill is one EVALSHA of a script that checks the generation and writes the page)",

@@ -2,16 +2,16 @@ package cacheaside
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 )
 
 // missFlight shares one MySQL query between the concurrent misses of a
 // page, like singleflight, with two differences. The readers are answered
-// as soon as the query returns, and the cache fill runs after, in the same
-// goroutine, while the key is still held: no reader waits for the fill's
-// round trip, and one arriving during the fill is answered with the page
-// already read. And a reader whose look at Redis began before a fill
+// as soon as the query returns, and the cache fill runs after, while the
+// key is still held: no reader waits for the fill's round trip, and one
+// arriving during the fill is answered with the page already read. And a reader whose look at Redis began before a fill
 // landed, and who finds no query in flight, is told to look again instead
 // of querying: the page it missed may be there now.
 type missFlight struct {
@@ -38,42 +38,59 @@ func (f *missFlight) fills() uint64 {
 }
 
 // do returns the page of key from the query in flight for key, or from a
-// new one it starts, whose result fill is then given (on success). again
+// new one it runs, whose result fill is then given (on success). again
 // says to look at Redis again instead: a flight ended since fills was
-// taken. The query and the fill outlive a reader that gives up (ctx),
-// within refreshTimeout, since no reader may be left to wait for them.
+// taken. The reader that starts the query runs it itself (no hand-over to
+// another goroutine on the way of a miss), and the fill in a goroutine of
+// its own. Neither sees a reader give up (ctx): others share them. Both
+// are bounded by refreshTimeout.
 func (f *missFlight) do(ctx context.Context, key string, fills uint64, query func(context.Context) ([]byte, error), fill func(context.Context, []byte)) (val []byte, again bool, err error) {
 	f.mu.Lock()
-	c, ok := f.calls[key]
-	if !ok {
-		if fills != lookedAgain && fills != f.done {
-			f.mu.Unlock()
-			return nil, true, nil
-		}
-		if f.calls == nil {
-			f.calls = map[string]*missCall{}
-		}
-		c = &missCall{ready: make(chan struct{})}
-		f.calls[key] = c
-		go f.run(context.WithoutCancel(ctx), key, c, query, fill)
+	if c, ok := f.calls[key]; ok {
+		f.mu.Unlock()
+		<-c.ready
+		return c.val, false, c.err
 	}
+	if fills != lookedAgain && fills != f.done {
+		f.mu.Unlock()
+		return nil, true, nil
+	}
+	if f.calls == nil {
+		f.calls = map[string]*missCall{}
+	}
+	c := &missCall{ready: make(chan struct{})}
+	f.calls[key] = c
 	f.mu.Unlock()
-	<-c.ready
+
+	shared := context.WithoutCancel(ctx)
+	done := false
+	defer func() {
+		if !done { // query panicked: free the waiters and the key
+			c.err = errQueryPanicked
+			close(c.ready)
+			go f.finish(shared, key, c, fill)
+		}
+	}()
+	qctx, cancel := context.WithTimeout(shared, refreshTimeout)
+	c.val, c.err = query(qctx)
+	cancel()
+	done = true
+	close(c.ready)
+	go f.finish(shared, key, c, fill)
 	return c.val, false, c.err
 }
 
-func (f *missFlight) run(ctx context.Context, key string, c *missCall, query func(context.Context) ([]byte, error), fill func(context.Context, []byte)) {
+var errQueryPanicked = errors.New("the shared list query panicked")
+
+// finish fills the cache with what the query read, then lets the key go.
+func (f *missFlight) finish(ctx context.Context, key string, c *missCall, fill func(context.Context, []byte)) {
 	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
-	defer func() {
-		f.mu.Lock()
-		delete(f.calls, key)
-		f.done++
-		f.mu.Unlock()
-	}()
-	c.val, c.err = query(ctx)
-	close(c.ready)
 	if c.err == nil {
 		fill(ctx, c.val)
 	}
+	f.mu.Lock()
+	delete(f.calls, key)
+	f.done++
+	f.mu.Unlock()
 }

@@ -89,6 +89,7 @@ func TestReaderUsesTheLocalTier(t *testing.T) {
 	if _, status, _ := r.List(ctx, 50, ""); status != cacheaside.Miss {
 		t.Fatalf("got %q, want MISS", status)
 	}
+	cache.fills(t, 1) // the fill lands after the answer
 	if _, status, _ := r.List(ctx, 50, ""); status != cacheaside.Hit || counting.pages.Load() != 3 {
 		t.Errorf("after a miss: got %q with %d Redis reads, want HIT from memory (3 reads)", status, counting.pages.Load())
 	}
