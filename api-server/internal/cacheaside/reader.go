@@ -156,7 +156,7 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 }
 
 // listMiss reads the page from MySQL, shared with the concurrent misses of
-// the same page and generation, and fills the cache after answering.
+// the same page and generation, and fills the cache (see missFlight.do).
 func (r *Reader) listMiss(ctx context.Context, field string, limit int, cursor, gen string, localGen, fills uint64) ([]byte, bool, error) {
 	return r.misses.do(ctx, field+"@"+gen, fills, func(ctx context.Context) ([]byte, error) {
 		return r.listFromStore(ctx, limit, cursor, false)
