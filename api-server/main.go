@@ -40,6 +40,8 @@ type settings struct {
 	channel         string
 	cachePrefix     string
 	cacheTTL        time.Duration
+	cacheJitter     float64
+	refreshAfter    time.Duration
 	queueMode       string
 	localTTL        time.Duration
 	localEntries    int
@@ -83,6 +85,14 @@ func readSettings(env *config.Env) settings {
 		maxConns:        service.MaxConns(env),
 	}
 	s.replica, s.hasReplica = mysql.ReplicaConfigFromEnv(env, s.mysql)
+	// Each cached entry lives a random 0–CACHE_TTL_JITTER part of CACHE_TTL
+	// less, and a list page is refreshed in the background once it is
+	// CACHE_REFRESH_AFTER old (4/5 of its life by default; 0 turns it off).
+	s.cacheJitter = env.Float("CACHE_TTL_JITTER", redis.DefaultJitter, 0, 0.9)
+	s.refreshAfter = env.Duration("CACHE_REFRESH_AFTER", s.cacheTTL*4/5)
+	if s.refreshAfter >= s.cacheTTL {
+		env.Fail("CACHE_REFRESH_AFTER", s.refreshAfter.String(), "want a duration shorter than CACHE_TTL ("+s.cacheTTL.String()+"), or 0 for no early refresh")
+	}
 	// POSTs a second per client IP; 0 is no limit. The burst defaults to
 	// two seconds' worth (httpapi.Config).
 	s.server.RateLimit = env.Float("RATE_LIMIT", 0, 0, 1_000_000)
@@ -133,6 +143,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	apiMetrics := httpapi.NewMetrics(reg)
 	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
 	cache.SetMaxPages(cfg.listCachePages)
+	cache.SetJitter(cfg.cacheJitter)
+	cache.SetRefreshAfter(cfg.refreshAfter)
 	pending := redis.NewPendingIndex(cache)
 	queue := publisher(cfg, rdb)
 	cacheCounter := stats.NewCacheCounter(apiMetrics)
@@ -143,6 +155,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Cache:     cacheCounter,
 	}, logger)
 	reader := cacheaside.NewReader(cache, store, newLocal(cfg, reg), logger, cacheCounter)
+	reg.MustRegister(cacheaside.QueriesCounter(reader))
 	if replica != nil {
 		reader.UseReplica(replica)
 	}

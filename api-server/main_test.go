@@ -212,6 +212,10 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{"CACHE_TTL", "-1s"},
 		{"CACHE_TTL", "0"},
 		{"CACHE_TTL", "soon"},
+		{"CACHE_TTL_JITTER", "1"},
+		{"CACHE_TTL_JITTER", "-0.1"},
+		{"CACHE_REFRESH_AFTER", "1m"}, // not shorter than CACHE_TTL
+		{"CACHE_REFRESH_AFTER", "soon"},
 		{"PENDING_TTL", "forever"},
 		{"PENDING_TTL", "0"},
 		{"MAX_BODY_BYTES", "1"},

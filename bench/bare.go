@@ -54,6 +54,13 @@ func serveBare(ctx context.Context, cfg bareConfig, stdout io.Writer) error {
 		w.WriteHeader(status)
 		w.Write(body)
 	})
+	return serveUntilDone(ctx, handler, stdout)
+}
+
+// serveUntilDone serves handler on 127.0.0.1:PORT until ctx ends (SIGTERM),
+// then shuts down. It says where it listens on stdout, as the services do
+// in their logs.
+func serveUntilDone(ctx context.Context, handler http.Handler, stdout io.Writer) error {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
 	if err != nil {
@@ -85,18 +92,24 @@ func (w *world) startBare(ctx context.Context, name string, status int, body []b
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(w.tmp, "bare-body-")
+	f, err := w.bodyFile(body)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Write(body); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	args := []string{"-serve-bare", "-bare-status", strconv.Itoa(status), "-bare-body", f.Name(), "-bare-location", location}
+	args := []string{"-serve-bare", "-bare-status", strconv.Itoa(status), "-bare-body", f, "-bare-location", location}
 	// It listens once it has said so: no need to poll it.
 	return w.start(name, self, args, nil)
+}
+
+// bodyFile writes body to a new file of the run and returns its name.
+func (w *world) bodyFile(body []byte) (string, error) {
+	f, err := os.CreateTemp(w.tmp, "bare-body-")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(body); err != nil {
+		f.Close()
+		return "", err
+	}
+	return f.Name(), f.Close()
 }

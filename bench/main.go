@@ -63,6 +63,7 @@ type options struct {
 	strict      bool
 	args        []string // as given, for the report
 	env         envFlag  // added to every service's environment
+	apiEnv      envFlag  // added to the main api-server's, after env
 }
 
 // envFlag collects -env KEY=VALUE flags.
@@ -89,11 +90,12 @@ func (e envFlag) Set(kv string) error {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("bench", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	o := options{args: args, env: envFlag{}}
+	o := options{args: args, env: envFlag{}, apiEnv: envFlag{}}
 	o.define(flags)
 	only := flags.String("only", "", "comma list of scenarios to run: "+strings.Join(scenarioNames, ","))
 	quick := flags.Bool("quick", false, "a short smoke run: 1 rep, 1s measurements, 10,000-row drain")
 	bare := flags.Bool("serve-bare", false, "internal: run the bare baseline server (see bare.go)")
+	floor := flags.Bool("serve-floor", false, "internal: run the miss floor server (see floor.go)")
 	bareCfg := bareFlags(flags)
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -106,6 +108,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *bare {
 		return serveBare(ctx, bareCfg, stdout)
+	}
+	if *floor {
+		return serveFloor(ctx, *bareCfg.bodyFile, getenv, stdout)
 	}
 	if *quick {
 		o.setQuick()
@@ -129,6 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // define sets the flags of o's knobs, with the defaults make bench uses.
 func (o *options) define(flags *flag.FlagSet) {
 	flags.Var(o.env, "env", "`KEY=VALUE` added to every service's environment (repeatable), e.g. -env LOG_LEVEL=warn")
+	flags.Var(o.apiEnv, "api-env", "`KEY=VALUE` added to the main api-server's environment only (repeatable), e.g. -api-env ADMIN_ADDR=127.0.0.1:6060 to profile it")
 	flags.IntVar(&o.reps, "reps", 5, "measurements of each side of every pair")
 	flags.DurationVar(&o.duration, "duration", 5*time.Second, "length of one throughput measurement")
 	flags.DurationVar(&o.warmup, "warmup", time.Second, "load before each throughput measurement, not counted")
@@ -235,6 +241,7 @@ func (b *bench) scenarios(ctx context.Context) ([]Row, error) {
 		fn   func(context.Context) ([]Row, error)
 	}{
 		{"read", b.readCached},
+		{"read", b.readUnderWrites},
 		{"miss", b.readMiss},
 		{"write", b.write},
 		{"tracing", b.tracingOffCost},

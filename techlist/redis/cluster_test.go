@@ -58,7 +58,7 @@ func TestAdaptersOnRedisCluster(t *testing.T) {
 	}
 
 	cache := redis.NewCache(rdb, "cluster-"+testenv.Suffix(), time.Minute)
-	_, gen, err := cache.Page(ctx, "50:")
+	_, gen, _, err := cache.Page(ctx, "50:")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,6 +89,7 @@ func TestReaderUsesTheLocalTier(t *testing.T) {
 	if _, status, _ := r.List(ctx, 50, ""); status != cacheaside.Miss {
 		t.Fatalf("got %q, want MISS", status)
 	}
+	cache.fills(t, 1) // the fill lands after the answer
 	if _, status, _ := r.List(ctx, 50, ""); status != cacheaside.Hit || counting.pages.Load() != 3 {
 		t.Errorf("after a miss: got %q with %d Redis reads, want HIT from memory (3 reads)", status, counting.pages.Load())
 	}
@@ -99,7 +100,7 @@ type countingCache struct {
 	pages atomic.Int64
 }
 
-func (c *countingCache) Page(ctx context.Context, field string) ([]byte, string, error) {
+func (c *countingCache) Page(ctx context.Context, field string) ([]byte, string, bool, error) {
 	c.pages.Add(1)
 	return c.fakeCache.Page(ctx, field)
 }

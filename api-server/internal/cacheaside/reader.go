@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -30,7 +31,9 @@ const (
 
 // Cache is the part of the Redis cache the reader uses.
 type Cache interface {
-	Page(ctx context.Context, field string) (val []byte, gen string, err error)
+	// Page's stale says the page is past its soft deadline: it is served,
+	// and refreshed in the background. Past its hard deadline it is a miss.
+	Page(ctx context.Context, field string) (val []byte, gen string, stale bool, err error)
 	SetPage(ctx context.Context, field string, val []byte, gen string) (bool, error)
 	Tech(ctx context.Context, id string) ([]byte, error)
 	SetTech(ctx context.Context, id string, val []byte) error
@@ -54,13 +57,20 @@ type Reader struct {
 	store  Store
 	logger *slog.Logger
 	obs    Observer
-	// Concurrent misses of one key share one MySQL query.
+	// Concurrent misses of one page share one MySQL query (misses), as do
+	// the reads of one tech and the refreshes of one page (flight).
+	misses missFlight
 	flight singleflight.Group
 	local  *Local
 	// replica, when set, is a MySQL read replica: see UseReplica.
 	replica Store
 	// absent remembers unknown ids briefly, sparing MySQL repeated reads.
 	absent *Absent
+	// refreshFailing is set from a failed refresh until one succeeds, so a
+	// failing MySQL is logged once, not once per stale read.
+	refreshFailing atomic.Bool
+	// listQueries counts the list queries sent to MySQL (primary or replica).
+	listQueries atomic.Uint64
 }
 
 const (
@@ -68,6 +78,8 @@ const (
 	// MySQL, and absentEntries how many such ids one process remembers.
 	absentTTL     = 5 * time.Second
 	absentEntries = 10_000
+	// refreshTimeout bounds a background refresh, which no request waits on.
+	refreshTimeout = 10 * time.Second
 )
 
 // UseReplica makes the reader read from a MySQL replica where a replica's
@@ -106,28 +118,49 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 		}
 		localGen = r.local.Gen()
 	}
-	cached, gen, err := r.cache.Page(ctx, field)
-	if err != nil {
-		r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
-		b, err := r.listFromStore(ctx, limit, cursor, true)
+	// A second look at Redis only when a fill landed while the first was
+	// under way: the page may be there now (see missFlight.do).
+	for look := 0; ; look++ {
+		fills := r.misses.fills()
+		cached, gen, stale, err := r.cache.Page(ctx, field)
+		if err != nil {
+			r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
+			b, err := r.listFromStore(ctx, limit, cursor, true)
+			if err != nil {
+				return nil, "", err
+			}
+			r.observe("list", Bypass)
+			return b, Bypass, nil
+		}
+		if cached != nil {
+			r.keepLocal(field, cached, localGen)
+			if stale {
+				r.refresh(ctx, field, limit, cursor, gen)
+			}
+			r.observe("list", Hit)
+			return cached, Hit, nil
+		}
+		if look > 0 {
+			fills = lookedAgain
+		}
+		b, again, err := r.listMiss(ctx, field, limit, cursor, gen, localGen, fills)
+		if again {
+			continue
+		}
 		if err != nil {
 			return nil, "", err
 		}
-		r.observe("list", Bypass)
-		return b, Bypass, nil
+		r.observe("list", Miss)
+		return b, Miss, nil
 	}
-	if cached != nil {
-		r.keepLocal(field, cached, localGen)
-		r.observe("list", Hit)
-		return cached, Hit, nil
-	}
-	v, err, _ := r.flight.Do(field+"@"+gen, func() (any, error) {
-		// Shared by every waiting reader, so one leaving must not cancel it.
-		ctx := context.WithoutCancel(ctx)
-		b, err := r.listFromStore(ctx, limit, cursor, false)
-		if err != nil {
-			return nil, err
-		}
+}
+
+// listMiss reads the page from MySQL, shared with the concurrent misses of
+// the same page and generation, and fills the cache (see missFlight.do).
+func (r *Reader) listMiss(ctx context.Context, field string, limit int, cursor, gen string, localGen, fills uint64) ([]byte, bool, error) {
+	return r.misses.do(ctx, field+"@"+gen, fills, func(ctx context.Context) ([]byte, error) {
+		return r.listFromStore(ctx, limit, cursor, false)
+	}, func(ctx context.Context, b []byte) {
 		stored, err := r.cache.SetPage(ctx, field, b, gen)
 		if err != nil {
 			r.logger.WarnContext(ctx, "cache fill failed", "err", err)
@@ -135,14 +168,56 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 		if stored {
 			r.keepLocal(field, b, localGen)
 		}
-		return b, nil
 	})
-	if err != nil {
-		return nil, "", err
-	}
-	r.observe("list", Miss)
-	return v.([]byte), Miss, nil
 }
+
+// refresh fills a stale page again in the background, one refresh at a
+// time per page and generation in this process, while the stale page is
+// served: an expiry then never turns into a burst of misses.
+func (r *Reader) refresh(ctx context.Context, field string, limit int, cursor, gen string) {
+	// DoChan runs the refresh in its own goroutine, which ends with it;
+	// nobody waits on the channel.
+	r.flight.DoChan("refresh\x00"+field+"@"+gen, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		return nil, r.refill(ctx, field, limit, cursor, gen)
+	})
+}
+
+// refill queries MySQL for a stale page and caches it again. It first
+// looks again: a reader that saw the page stale just before another
+// refresh landed finds it fresh and spends no query; an invalidation
+// meanwhile leaves the page to the next miss.
+func (r *Reader) refill(ctx context.Context, field string, limit int, cursor, gen string) error {
+	val, g, stale, err := r.cache.Page(ctx, field)
+	if err != nil || g != gen || val == nil || !stale {
+		return err
+	}
+	var localGen uint64
+	if r.local != nil {
+		localGen = r.local.Gen()
+	}
+	b, err := r.listFromStore(ctx, limit, cursor, false)
+	if err == nil {
+		var stored bool
+		if stored, err = r.cache.SetPage(ctx, field, b, gen); stored {
+			r.keepLocal(field, b, localGen)
+		}
+	}
+	if err != nil {
+		if !r.refreshFailing.Swap(true) {
+			r.logger.WarnContext(ctx, "cache refresh failed; stale pages are served until they expire", "err", err)
+		}
+		return err
+	}
+	if r.refreshFailing.Swap(false) {
+		r.logger.InfoContext(ctx, "cache refresh works again")
+	}
+	return nil
+}
+
+// ListQueries returns how many list queries the reader sent to MySQL.
+func (r *Reader) ListQueries() uint64 { return r.listQueries.Load() }
 
 // keepLocal puts a page read from Redis, or just filled there, in the
 // in-process tier.
@@ -155,22 +230,26 @@ func (r *Reader) keepLocal(field string, b []byte, gen uint64) {
 func (r *Reader) listFromStore(ctx context.Context, limit int, cursor string, replicaOK bool) ([]byte, error) {
 	var page techlist.Page
 	var err error
+	r.listQueries.Add(1)
 	if replicaOK && r.replica != nil {
 		page, err = r.replica.List(ctx, limit, cursor)
 	}
 	if !replicaOK || r.replica == nil || err != nil {
+		if replicaOK && r.replica != nil {
+			r.listQueries.Add(1) // the replica failed: a second query
+		}
 		page, err = r.store.List(ctx, limit, cursor)
 	}
 	if err != nil {
 		return nil, techlist.Unavailable(err, "the database is unavailable; try again shortly")
 	}
-	b, err := json.Marshal(page)
+	// Kept in the form a cache hit is answered with, so a hit is written
+	// as it is, in one piece; see PageJSON.
+	b, err := appendPage(make([]byte, 0, 256+192*len(page.Data)), page)
 	if err != nil {
 		return nil, fmt.Errorf("encode page: %w", err)
 	}
-	// Kept in the form a cache hit is answered with, so a hit is written
-	// as it is, in one piece; see PageJSON.
-	return append(b[:len(b)-1], cachedSuffix...), nil
+	return b, nil
 }
 
 const cachedSuffix = `,"cached":true}`

@@ -20,7 +20,9 @@ type hitCache struct {
 	tech []byte
 }
 
-func (c hitCache) Page(context.Context, string) ([]byte, string, error) { return c.page, "1", nil }
+func (c hitCache) Page(context.Context, string) ([]byte, string, bool, error) {
+	return c.page, "1", false, nil
+}
 
 func (c hitCache) SetPage(context.Context, string, []byte, string) (bool, error) { return true, nil }
 

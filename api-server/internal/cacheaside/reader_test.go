@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +39,7 @@ type setPage struct {
 type fakeCache struct {
 	mu         sync.Mutex
 	pages      map[string][]byte
+	stale      map[string]bool // pages past their soft deadline
 	gen        string
 	pageErr    error
 	setPageErr error
@@ -50,18 +53,18 @@ type fakeCache struct {
 
 func newFakeCache() *fakeCache {
 	return &fakeCache{
-		pages: map[string][]byte{}, gen: "0",
+		pages: map[string][]byte{}, stale: map[string]bool{}, gen: "0",
 		techs: map[string][]byte{}, setTechs: map[string][]byte{}, pending: map[string]bool{},
 	}
 }
 
-func (c *fakeCache) Page(ctx context.Context, field string) ([]byte, string, error) {
+func (c *fakeCache) Page(ctx context.Context, field string) ([]byte, string, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pageErr != nil {
-		return nil, "", c.pageErr
+		return nil, "", false, c.pageErr
 	}
-	return c.pages[field], c.gen, nil
+	return c.pages[field], c.gen, c.stale[field], nil
 }
 
 func (c *fakeCache) SetPage(ctx context.Context, field string, val []byte, gen string) (bool, error) {
@@ -75,7 +78,22 @@ func (c *fakeCache) SetPage(ctx context.Context, field string, val []byte, gen s
 		return false, nil
 	}
 	c.pages[field] = val
+	delete(c.stale, field)
 	return true, nil
+}
+
+// fills waits until the cache saw n fills (a miss fills after answering)
+// and returns them.
+func (c *fakeCache) fills(t *testing.T, n int) []setPage {
+	t.Helper()
+	testenv.Eventually(t, fmt.Sprintf("%d cache fills", n), func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.setPages) >= n
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.setPages)
 }
 
 func (c *fakeCache) Tech(ctx context.Context, id string) ([]byte, error) {
@@ -249,8 +267,8 @@ func TestListMissFillsWithTheGenerationRead(t *testing.T) {
 				t.Errorf("store.List got (%d, %q), want (%d, %q)", store.gotLimit, store.gotCursor, tt.limit, tt.cursor)
 			}
 			wantFill := []setPage{{tt.field, string(want), "7"}}
-			if len(cache.setPages) != 1 || cache.setPages[0] != wantFill[0] {
-				t.Errorf("fills: got %+v, want %+v", cache.setPages, wantFill)
+			if fills := cache.fills(t, 1); len(fills) != 1 || fills[0] != wantFill[0] {
+				t.Errorf("fills: got %+v, want %+v", fills, wantFill)
 			}
 			if got := obs.String(); got != "list MISS" {
 				t.Errorf("observed: got %q, want %q", got, "list MISS")
@@ -333,21 +351,21 @@ func TestListMySQLDownIsUnavailable(t *testing.T) {
 	}
 }
 
-// inFlight counts the goroutines inside singleflight's Do: the one running
+// inFlight counts the readers inside the shared miss: the one that started
 // the query and those waiting for it.
 func inFlight() int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "singleflight.(*Group).Do(")
+			return strings.Count(string(buf[:n]), "(*missFlight).do(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}
 }
 
 // Concurrent misses of one page share one MySQL query. The store holds the
-// query until every reader is inside singleflight, so none can come late
+// query until every reader is inside the shared miss, so none can come late
 // and start a second one.
 func TestListConcurrentMissesQueryOnce(t *testing.T) {
 	const readers = 16
@@ -389,8 +407,8 @@ func TestListConcurrentMissesQueryOnce(t *testing.T) {
 	if n := store.calls(); n != 1 {
 		t.Errorf("store.List calls: got %d, want 1", n)
 	}
-	if len(cache.setPages) != 1 {
-		t.Errorf("fills: got %d, want 1", len(cache.setPages))
+	if fills := cache.fills(t, 1); len(fills) != 1 {
+		t.Errorf("fills: got %d, want 1", len(fills))
 	}
 }
 
@@ -531,6 +549,12 @@ func TestReaderOnRealRedisAndMySQL(t *testing.T) {
 		}
 		if strings.Join(texts, ",") != strings.Join(wantTexts, ",") {
 			t.Errorf("texts: got %q, want %q", texts, wantTexts)
+		}
+		if status == cacheaside.Miss { // the fill lands after the answer
+			testenv.Eventually(t, "the page filled", func() bool {
+				val, _, _, err := cache.Page(ctx, "50:")
+				return err == nil && val != nil
+			})
 		}
 	}
 	read(cacheaside.Miss, "Go")
