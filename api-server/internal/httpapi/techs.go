@@ -199,13 +199,9 @@ func clientMessage(err error) string {
 	return "the queue is unavailable"
 }
 
-// publish marks id pending and puts its envelope on the queue.
+// publish puts id's envelope on the queue; the Publisher marks id pending
+// in the same round trip, so a GET right after the 202 sees "pending".
 func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
-	// Marked first, so a GET right after the 202 already sees "pending".
-	if err := d.Pending.MarkPending(ctx, id, cfg.PendingTTL); err != nil {
-		d.Metrics.publishFailed()
-		return techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
-	}
 	env := techlist.NewEnvelope(id, text, d.Now())
 	env.RequestID = techlist.RequestID(ctx)
 	err := d.Publisher.Publish(ctx, env)
@@ -250,9 +246,11 @@ func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 }
 
 // uncertain reports whether a publish failed in a way that leaves its
-// outcome unknown: not a clear refusal (nobody listening, queue full).
+// outcome unknown: not a clear refusal (nobody listening, queue full,
+// nothing sent).
 func uncertain(err error) bool {
-	return err != nil && !errors.Is(err, techlist.ErrNoSubscribers) && !errors.Is(err, techlist.ErrQueueFull)
+	return err != nil && !errors.Is(err, techlist.ErrNoSubscribers) && !errors.Is(err, techlist.ErrQueueFull) &&
+		!errors.Is(err, techlist.ErrNotSent)
 }
 
 // idempotencyKey returns the request's Idempotency-Key header, checked: 1
