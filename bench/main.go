@@ -169,7 +169,7 @@ func (o *options) setOnly(only string) error {
 }
 
 // scenarioNames are the parts of a run, in the order they run.
-var scenarioNames = []string{"read", "miss", "write", "e2e", "drain"}
+var scenarioNames = []string{"read", "miss", "accept", "write", "e2e", "drain"}
 
 func knownScenario(name string) bool {
 	for _, n := range scenarioNames {
@@ -236,6 +236,7 @@ func (b *bench) scenarios(ctx context.Context) ([]Row, error) {
 	}{
 		{"read", b.readCached},
 		{"miss", b.readMiss},
+		{"accept", b.accept},
 		{"write", b.write},
 		{"e2e", b.endToEnd},
 		{"drain", b.drain},
