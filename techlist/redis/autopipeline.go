@@ -40,7 +40,16 @@ type AutoPipeline struct {
 type pipelineJob struct {
 	ctx  context.Context
 	cmds []goredis.Cmder
-	done chan struct{} // closed once cmds hold their results
+	done chan struct{} // receives once cmds hold their results
+}
+
+// jobs are reused: two allocations a POST fewer. A job whose caller gave
+// up is not put back (the flusher may still signal it).
+var jobPool = sync.Pool{New: func() any { return &pipelineJob{done: make(chan struct{}, 1)} }}
+
+func (j *pipelineJob) release() {
+	j.ctx, j.cmds = nil, nil
+	jobPool.Put(j)
 }
 
 // ErrPipelineClosed is returned to a caller of a closed AutoPipeline: its
@@ -64,12 +73,15 @@ func NewAutoPipeline(rdb goredis.UniversalClient, maxBatch int) *AutoPipeline {
 // ended while they waited for room; both wrap techlist.ErrNotSent), or when ctx ended while they were on
 // the wire, in which case they may or may not have run.
 func (a *AutoPipeline) Do(ctx context.Context, cmds ...goredis.Cmder) error {
-	job := &pipelineJob{ctx: ctx, cmds: cmds, done: make(chan struct{})}
+	job := jobPool.Get().(*pipelineJob)
+	job.ctx, job.cmds = ctx, cmds
 	if err := a.enqueue(ctx, job); err != nil {
+		job.release()
 		return err
 	}
 	select {
 	case <-job.done:
+		job.release()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("redis: waiting for the pipeline: %w", ctx.Err())
@@ -156,7 +168,7 @@ func (a *AutoPipeline) flush(batch []*pipelineJob) {
 		a.retryNoScript(batch)
 	}
 	for _, job := range batch {
-		close(job.done)
+		job.done <- struct{}{} // its caller may reuse it from here on
 	}
 }
 

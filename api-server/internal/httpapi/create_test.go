@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -260,5 +261,19 @@ func TestCreateRetriesAnUncertainPublish(t *testing.T) {
 	serve(t, f.handler, "POST", "/api/v1/techs", "application/json", strings.NewReader(`{"text":"Go"}`))
 	if n := f.pub.attempts; n != 1 {
 		t.Errorf("publish attempts with no subscriber: got %d, want 1", n)
+	}
+}
+
+// The 202 body written without reflection is byte for byte what
+// json.Marshal writes, for our ids and for anything else.
+func TestQueuedJSONMatchesMarshal(t *testing.T) {
+	for _, id := range []string{"01890a5d-ac96-774b-bcce-000000000001", `odd"<id>\`, ""} {
+		want, err := json.Marshal(accepted{ID: id, Status: "queued"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := queuedJSON(id); string(got) != string(want) {
+			t.Errorf("id %q: got %s, want %s", id, got, want)
+		}
 	}
 }
