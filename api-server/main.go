@@ -47,6 +47,8 @@ type settings struct {
 	localEntries    int
 	listCachePages  int
 	streamMaxLen    int64
+	pendingTTL      time.Duration
+	publishBatch    int
 	idempotencyTTL  time.Duration
 	idemLease       time.Duration
 	server          httpapi.Config
@@ -71,10 +73,11 @@ func readSettings(env *config.Env) settings {
 		queueMode:      env.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams"),
 		streamMaxLen:   int64(env.Int("STREAM_MAX_LEN", 1_000_000, 1, 1<<40)),
 		idempotencyTTL: env.PositiveDuration("IDEMPOTENCY_TTL", 24*time.Hour),
+		pendingTTL:     env.PositiveDuration("PENDING_TTL", time.Hour),
+		publishBatch:   env.Int("PUBLISH_BATCH", 128, 1, 10_000),
 		server: httpapi.Config{
 			CORSOrigins:      env.List("CORS_ORIGINS", "http://localhost:3000"),
 			MaxBodyBytes:     int64(env.Int("MAX_BODY_BYTES", 16<<10, 1<<10, 1<<20)),
-			PendingTTL:       env.PositiveDuration("PENDING_TTL", time.Hour),
 			PublishRetry:     env.Duration("PUBLISH_RETRY", 5*time.Second),
 			EventsMaxClients: env.Int("EVENTS_MAX_CLIENTS", 512, 1, 1_000_000),
 			MaxInFlight:      env.Int("MAX_INFLIGHT", 256, 0, 1_000_000),
@@ -147,6 +150,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cache.SetRefreshAfter(cfg.refreshAfter)
 	pending := redis.NewPendingIndex(cache)
 	queue := publisher(cfg, rdb)
+	// Concurrent POSTs share one pipeline per round trip; closed (what it
+	// holds sent) before Redis is.
+	pipe := redis.NewAutoPipeline(rdb, cfg.publishBatch)
+	defer pipe.Close()
 	cacheCounter := stats.NewCacheCounter(apiMetrics)
 	statsSource := stats.New(stats.Config{
 		QueueMode: cfg.queueMode,
@@ -172,7 +179,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
 		Logger:      logger,
 		Reader:      reader,
-		Publisher:   cfg.tracing.Publisher(queue, cfg.channel),
+		Publisher:   cfg.tracing.Publisher(redis.NewIntake(pipe, queue, pending, cfg.pendingTTL), cfg.channel),
 		Pending:     pending,
 		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL, cfg.idemLease),
 		Checks: []service.Check{
@@ -254,7 +261,7 @@ func serve(ctx context.Context, cfg settings, handler http.Handler, logger *slog
 
 // publisher returns the queue of the configured mode: the pub/sub channel,
 // or the stream of the same name.
-func publisher(cfg settings, rdb goredis.UniversalClient) httpapi.Publisher {
+func publisher(cfg settings, rdb goredis.UniversalClient) redis.IntakeQueue {
 	if cfg.queueMode == "streams" {
 		return redis.NewStreamPublisher(rdb, cfg.channel, cfg.streamMaxLen, redis.MarkerTTL(cfg.server.PublishRetry))
 	}

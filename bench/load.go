@@ -35,6 +35,9 @@ type throughput struct {
 	Seconds  float64        `json:"seconds"`
 	// XCache counts the X-Cache header values answered (vegeta only).
 	XCache map[string]int `json:"x_cache,omitempty"`
+	// CPU is the CPU seconds the load generator spent: wrk's process, or
+	// for vegeta the harness's own (it runs in it).
+	CPU float64 `json:"cpu_seconds,omitempty"`
 }
 
 // Rate is the answers with the wanted status per second.
@@ -96,6 +99,7 @@ func (vegetaGen) Closed(ctx context.Context, req request, conns int, d time.Dura
 		target.Header.Set("Content-Type", req.contentType)
 	}
 	t := throughput{Failed: map[string]int{}, XCache: map[string]int{}}
+	cpuBefore, _ := cpuSeconds(os.Getpid())
 	start := time.Now()
 	// A rate of 0 is as fast as the workers go: a closed loop.
 	for res := range atk.Attack(vegeta.NewStaticTargeter(target), vegeta.Rate{Freq: 0}, d, "") {
@@ -113,6 +117,9 @@ func (vegetaGen) Closed(ctx context.Context, req request, conns int, d time.Dura
 		}
 	}
 	t.Seconds = time.Since(start).Seconds()
+	if cpuAfter, err := cpuSeconds(os.Getpid()); err == nil {
+		t.CPU = cpuAfter - cpuBefore
+	}
 	if err := ctx.Err(); err != nil {
 		return t, err
 	}
@@ -159,11 +166,14 @@ func (g wrkGen) Closed(ctx context.Context, req request, conns int, d time.Durat
 		args = append(args, "-s", script.Name())
 	}
 	args = append(args, req.url)
-	out, err := exec.CommandContext(ctx, g.path, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, g.path, args...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return throughput{}, fmt.Errorf("wrk: %w\n%s", err, out)
 	}
-	return parseWrk(string(out))
+	t, err := parseWrk(string(out))
+	t.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	return t, err
 }
 
 var (

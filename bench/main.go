@@ -175,7 +175,7 @@ func (o *options) setOnly(only string) error {
 }
 
 // scenarioNames are the parts of a run, in the order they run.
-var scenarioNames = []string{"read", "miss", "write", "tracing", "e2e", "drain"}
+var scenarioNames = []string{"read", "miss", "accept", "write", "tracing", "e2e", "drain"}
 
 func knownScenario(name string) bool {
 	for _, n := range scenarioNames {
@@ -243,6 +243,7 @@ func (b *bench) scenarios(ctx context.Context) ([]Row, error) {
 		{"read", b.readCached},
 		{"read", b.readUnderWrites},
 		{"miss", b.readMiss},
+		{"accept", b.accept},
 		{"write", b.write},
 		{"tracing", b.tracingOffCost},
 		{"e2e", b.endToEnd},

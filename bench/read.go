@@ -27,6 +27,9 @@ type bench struct {
 	worker *process
 	// drainPeaks are the VmHWM of the streams-mode workers, in bytes.
 	drainPeaks []int64
+	// between, when set, runs after each measurement of pairs (the accept
+	// scenario empties its stream there).
+	between func(context.Context) error
 }
 
 // startStack fills the table with seedRows techs and starts the worker and
@@ -100,6 +103,11 @@ func (b *bench) pairs(ctx context.Context, name string, ours, base request) (pai
 			t, err := b.gen.Closed(ctx, req, b.o.conns, b.o.duration)
 			if err != nil {
 				return res, err
+			}
+			if b.between != nil {
+				if err := b.between(ctx); err != nil {
+					return res, err
+				}
 			}
 			b.logf("%s, %s, pair %d: %.0f/s (%d requests, %d failed)", name, who, i+1, t.Rate(), t.Requests, t.failures())
 			if isOurs {

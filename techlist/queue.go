@@ -28,3 +28,8 @@ var ErrQueueFull = errors.New("the queue is full")
 // consumer, once stopped) when it has left the channel and handed out
 // everything it had read.
 var ErrDrained = errors.New("the subscription has ended and its buffer is empty")
+
+// ErrNotSent is returned by a publish that never reached the queue (no
+// connection to Redis, or the publisher is closed): the submission was
+// clearly not accepted.
+var ErrNotSent = errors.New("the message was not sent to the queue")

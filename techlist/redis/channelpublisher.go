@@ -46,11 +46,25 @@ func (p *Publisher) Publish(ctx context.Context, env techlist.Envelope) error {
 	if err != nil {
 		return err
 	}
+	cmd := p.publishCmd(ctx, env.ID, b)
+	processScript(ctx, p.rdb, cmd)
+	return p.published(cmd)
+}
+
+// publishCmd is the publish script's call for payload, to send alone or in
+// a pipeline (see Intake); published reads its outcome.
+func (p *Publisher) publishCmd(ctx context.Context, _ string, payload []byte) *goredis.Cmd {
 	sharded := "0"
 	if isCluster(p.rdb) {
 		sharded = "1"
 	}
-	n, err := publishToWorker.Run(ctx, p.rdb, []string{WorkersKey(p.channel)}, p.channel, b, sharded).Int64()
+	return evalSha(ctx, publishToWorker, []string{WorkersKey(p.channel)}, p.channel, payload, sharded)
+}
+
+// published returns techlist.ErrNoSubscribers when the script published
+// to nobody.
+func (p *Publisher) published(cmd *goredis.Cmd) error {
+	n, err := cmd.Int64()
 	if err != nil {
 		return fmt.Errorf("publish to %s: %w", p.channel, err)
 	}

@@ -5,3 +5,13 @@ import "time"
 // SetNow makes c read the time from now, so tests can move a page past its
 // deadlines without waiting.
 func SetNow(c *Cache, now func() time.Time) { c.now = now }
+
+// SetBeforeFlush sets a hook called by a's flusher with each batch's size
+// before it sends the batch; set it before the first Do.
+func SetBeforeFlush(a *AutoPipeline, hook func(n int)) { a.beforeFlush = hook }
+
+// Queued is how many callers wait for a's next flush.
+func Queued(a *AutoPipeline) int { return len(a.jobs) }
+
+// Blocked is how many callers wait for room in a's queue.
+func Blocked(a *AutoPipeline) int { return int(a.blocked.Load()) }

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -97,18 +98,29 @@ return 1
 // adds id to the index. The index itself expires with its last mark, so it
 // never outlives the marks it counts.
 func (p *PendingIndex) MarkPending(ctx context.Context, id string, ttl time.Duration) error {
-	expires := time.Now().Add(ttl).UnixMilli()
 	// One round trip; not a transaction, since in a cluster the mark and
 	// the index live in different slots. The mark is written first.
-	_, err := p.cache.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
-		p.cache.markPending(ctx, pl, id, ttl)
-		addPending.Eval(ctx, pl, []string{p.key}, expires, id, ttl.Milliseconds())
+	set, index := p.markCmds(ctx, id, ttl)
+	_, _ = p.cache.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+		_ = pl.Process(ctx, set)
+		_ = pl.Process(ctx, index)
 		return nil
 	})
-	if err != nil {
+	if goredis.HasErrorPrefix(index.Err(), "NOSCRIPT") {
+		processScript(ctx, p.cache.rdb, index)
+	}
+	if err := cmp.Or(set.Err(), index.Err()); err != nil {
 		return fmt.Errorf("mark %s pending: %w", id, err)
 	}
 	return nil
+}
+
+// markCmds are MarkPending's two commands, the mark and the index's
+// script, to send in a pipeline in this order (see Intake).
+func (p *PendingIndex) markCmds(ctx context.Context, id string, ttl time.Duration) (*goredis.StatusCmd, *goredis.Cmd) {
+	expires := time.Now().Add(ttl).UnixMilli()
+	set := goredis.NewStatusCmd(ctx, "set", p.cache.pendingKey(id), "1", "px", ttl.Milliseconds())
+	return set, evalSha(ctx, addPending, []string{p.key}, expires, id, ttl.Milliseconds())
 }
 
 // Pending reports whether id was accepted and not stored yet.

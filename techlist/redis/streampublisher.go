@@ -89,8 +89,26 @@ func (p *StreamPublisher) Publish(ctx context.Context, env techlist.Envelope) er
 // append runs appendOnce; techlist.ErrQueueFull when the stream is at its
 // bound.
 func (p *StreamPublisher) append(ctx context.Context, id, token string, payload []byte) error {
-	err := appendOnce.Run(ctx, p.rdb, []string{p.stream, markerKey(p.stream, id)},
-		p.maxLen, payloadField, payload, p.markerTTL.Milliseconds(), token).Err()
+	cmd := p.appendCmd(ctx, id, token, payload)
+	processScript(ctx, p.rdb, cmd)
+	return p.appended(cmd)
+}
+
+// publishCmd is Publish's call of appendOnce for payload, to send in a
+// pipeline (see Intake); appended reads its outcome.
+func (p *StreamPublisher) publishCmd(ctx context.Context, id string, payload []byte) *goredis.Cmd {
+	return p.appendCmd(ctx, id, "", payload)
+}
+
+func (p *StreamPublisher) appendCmd(ctx context.Context, id, token string, payload []byte) *goredis.Cmd {
+	return evalSha(ctx, appendOnce, []string{p.stream, markerKey(p.stream, id)},
+		p.maxLen, payloadField, payload, p.markerTTL.Milliseconds(), token)
+}
+
+// appended returns techlist.ErrQueueFull when the script found the stream
+// at its bound, and nil when it appended the entry or found it appended.
+func (p *StreamPublisher) appended(cmd *goredis.Cmd) error {
+	err := cmd.Err()
 	if errors.Is(err, goredis.Nil) {
 		return techlist.ErrQueueFull
 	}
@@ -99,6 +117,8 @@ func (p *StreamPublisher) append(ctx context.Context, id, token string, payload 
 	}
 	return nil
 }
+
+func (p *StreamPublisher) published(cmd *goredis.Cmd) error { return p.appended(cmd) }
 
 // Backlog returns how many entries wait in the stream (unread or pending).
 func (p *StreamPublisher) Backlog(ctx context.Context) (int64, error) {

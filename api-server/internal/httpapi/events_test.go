@@ -56,7 +56,7 @@ func newLiveServerWith(t *testing.T, cfg Config, events Events, st Stats) *httpt
 	t.Helper()
 	f := newFixture(t)
 	reg := prometheus.NewRegistry()
-	cfg.CORSOrigins, cfg.MaxBodyBytes, cfg.PendingTTL = []string{"http://localhost:3000"}, testMaxBody, time.Hour
+	cfg.CORSOrigins, cfg.MaxBodyBytes = []string{"http://localhost:3000"}, testMaxBody
 	h := NewServer(cfg, Deps{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Reader: f.reader, Publisher: f.pub,
 		Pending: f.pending, Idempotency: f.idem, Checks: f.checks, Metrics: NewMetrics(reg), Gatherer: reg,

@@ -21,14 +21,17 @@ type Reader interface {
 	Tech(ctx context.Context, id string) (cacheaside.TechResult, error)
 }
 
-// Publisher hands an accepted envelope to the worker.
+// Publisher hands an accepted envelope to the worker and marks its id
+// pending (until the worker stores it), in one round trip. It returns nil
+// only when both took; techlist.ErrNoSubscribers, techlist.ErrQueueFull
+// or techlist.ErrNotSent when the envelope was clearly not queued; any
+// other error leaves that unknown.
 type Publisher interface {
 	Publish(ctx context.Context, env techlist.Envelope) error
 }
 
-// Pending records accepted techs until the worker stores them.
+// Pending forgets the mark of a tech the queue refused.
 type Pending interface {
-	MarkPending(ctx context.Context, id string, ttl time.Duration) error
 	ClearPending(ctx context.Context, ids ...string) error
 }
 
@@ -44,7 +47,6 @@ type Idempotency interface {
 type Config struct {
 	CORSOrigins  []string
 	MaxBodyBytes int64
-	PendingTTL   time.Duration
 	// PublishRetry is how long a publish whose outcome is unknown (a
 	// transport error) is retried before the POST answers 503.
 	PublishRetry time.Duration

@@ -29,6 +29,7 @@ import (
 var (
 	_ Reader      = (*cacheaside.Reader)(nil)
 	_ Publisher   = (*redis.Publisher)(nil)
+	_ Publisher   = (*redis.Intake)(nil)
 	_ Pending     = (*redis.Cache)(nil)
 	_ Idempotency = (*redis.Idempotency)(nil)
 )
@@ -112,22 +113,24 @@ func (f *fakePending) isMarked(id string) bool {
 	return ok
 }
 
-// fakePublisher records envelopes, and whether each one's pending mark was
-// already set when it was published.
+// fakePublisher records envelopes. Like the Redis Intake, it sets the
+// pending mark (for an hour) in the same call, before the publish: a
+// refused or failed publish leaves the mark, which the server clears on a
+// clear refusal; a mark that fails makes an unknown outcome.
 type fakePublisher struct {
-	mu          sync.Mutex
-	pending     *fakePending
-	err         error
-	failFirst   []error // returned by the first calls, in order, before err
-	envelopes   []techlist.Envelope
-	markedFirst []bool
+	mu        sync.Mutex
+	pending   *fakePending
+	err       error
+	failFirst []error // returned by the first calls, in order, before err
+	envelopes []techlist.Envelope
+	attempts  int
 }
 
 func (f *fakePublisher) Publish(ctx context.Context, env techlist.Envelope) error {
-	marked := f.pending.isMarked(env.ID)
+	markErr := f.pending.MarkPending(ctx, env.ID, time.Hour)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.markedFirst = append(f.markedFirst, marked)
+	f.attempts++
 	if len(f.failFirst) > 0 {
 		err := f.failFirst[0]
 		f.failFirst = f.failFirst[1:]
@@ -135,6 +138,9 @@ func (f *fakePublisher) Publish(ctx context.Context, env techlist.Envelope) erro
 	}
 	if f.err != nil {
 		return f.err
+	}
+	if markErr != nil {
+		return fmt.Errorf("queued, but the pending mark was not set: %w", markErr)
 	}
 	f.envelopes = append(f.envelopes, env)
 	return nil
@@ -267,7 +273,6 @@ func (f *fixture) build(t *testing.T) http.Handler {
 	return NewServer(Config{
 		CORSOrigins:  []string{"http://localhost:3000"},
 		MaxBodyBytes: testMaxBody,
-		PendingTTL:   time.Hour,
 		PublishRetry: time.Second,
 		RateLimit:    f.rateLimit,
 		RateBurst:    f.rateBurst,

@@ -97,8 +97,22 @@ func handleCreateTech(cfg Config, d Deps) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Location", "/api/v1/techs/"+id)
-		encode(w, http.StatusAccepted, accepted{ID: id, Status: "queued"})
+		writeJSON(w, http.StatusAccepted, queuedJSON(id))
 	}
+}
+
+// queuedJSON is the JSON of accepted{ID: id, Status: "queued"}, written
+// without reflection: id is one of ours (a UUID, checked by
+// techlist.ValidID), so it has nothing to escape.
+func queuedJSON(id string) []byte {
+	if !techlist.ValidID(id) {
+		b, _ := json.Marshal(accepted{ID: id, Status: "queued"})
+		return b
+	}
+	b := make([]byte, 0, len(`{"id":"","status":"queued"}`)+len(id))
+	b = append(b, `{"id":"`...)
+	b = append(b, id...)
+	return append(b, `","status":"queued"}`...)
 }
 
 // accept validates a submission, gives it an id and hands it to the worker.
@@ -199,13 +213,9 @@ func clientMessage(err error) string {
 	return "the queue is unavailable"
 }
 
-// publish marks id pending and puts its envelope on the queue.
+// publish puts id's envelope on the queue; the Publisher marks id pending
+// in the same round trip, so a GET right after the 202 sees "pending".
 func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
-	// Marked first, so a GET right after the 202 already sees "pending".
-	if err := d.Pending.MarkPending(ctx, id, cfg.PendingTTL); err != nil {
-		d.Metrics.publishFailed()
-		return techlist.Unavailable(err, "the queue (Redis) is unavailable; the tech was not accepted, try again shortly")
-	}
 	env := techlist.NewEnvelope(id, text, d.Now())
 	env.RequestID = techlist.RequestID(ctx)
 	err := d.Publisher.Publish(ctx, env)
@@ -250,9 +260,11 @@ func publish(ctx context.Context, cfg Config, d Deps, id, text string) error {
 }
 
 // uncertain reports whether a publish failed in a way that leaves its
-// outcome unknown: not a clear refusal (nobody listening, queue full).
+// outcome unknown: not a clear refusal (nobody listening, queue full,
+// nothing sent).
 func uncertain(err error) bool {
-	return err != nil && !errors.Is(err, techlist.ErrNoSubscribers) && !errors.Is(err, techlist.ErrQueueFull)
+	return err != nil && !errors.Is(err, techlist.ErrNoSubscribers) && !errors.Is(err, techlist.ErrQueueFull) &&
+		!errors.Is(err, techlist.ErrNotSent)
 }
 
 // idempotencyKey returns the request's Idempotency-Key header, checked: 1
