@@ -321,12 +321,28 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 		c.metrics.lag.Observe(max(now.Sub(t.SubmittedAt), 0).Seconds())
 	}
 	c.settle(ctx, batch, stored)
-	c.logger.Debug("stored a batch", "rows", len(batch))
-	// One line per record, with the id of the request that submitted it,
-	// so a tech can be followed from the client-app to here.
-	// Traced, the line carries the trace of the POST that submitted it.
+	c.logStored(ctx, batch, now)
+}
+
+// logStored writes one info line per batch and, at debug, one per record.
+// At tens of thousands of rows a second a line per record at info would
+// cost more than storing it; the per-record line keeps the id of the
+// request that submitted it (and, traced, the POST's trace), so a tech can
+// still be followed from the client-app to here with LOG_LEVEL=debug.
+func (c *Consumer) logStored(ctx context.Context, batch []result, now time.Time) {
+	oldest := batch[0].tech.SubmittedAt
+	for _, r := range batch[1:] {
+		if r.tech.SubmittedAt.Before(oldest) {
+			oldest = r.tech.SubmittedAt
+		}
+	}
+	c.logger.InfoContext(ctx, "stored a batch", "rows", len(batch), "first_id", batch[0].tech.ID,
+		"last_id", batch[len(batch)-1].tech.ID, "max_lag_ms", max(now.Sub(oldest), 0).Milliseconds())
+	if !c.logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
 	for _, r := range batch {
-		c.logger.InfoContext(trace.ContextWithSpanContext(ctx, r.span), "stored", "id", r.tech.ID, "request_id", r.requestID,
+		c.logger.DebugContext(trace.ContextWithSpanContext(ctx, r.span), "stored", "id", r.tech.ID, "request_id", r.requestID,
 			"priority", r.tech.Priority, "lag_ms", now.Sub(r.tech.SubmittedAt).Milliseconds())
 	}
 }
