@@ -109,7 +109,9 @@ func (s *envelopeScanner) smallInt() (int, bool) {
 	return n, true
 }
 
-func isNumberByte(c byte) bool { return c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+' }
+func isNumberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+'
+}
 
 // The members the fast path knows, as bits of a seen set.
 const (
