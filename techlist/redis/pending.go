@@ -45,13 +45,24 @@ func (c *Cache) ClearPending(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	// One DEL per key: in a cluster the keys live in different slots.
-	_, err := c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for _, id := range ids {
-			p.Del(ctx, c.pendingKey(id))
-		}
-		return nil
-	})
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = c.pendingKey(id)
+	}
+	var err error
+	if isCluster(c.rdb) {
+		// One DEL per key: in a cluster the keys live in different slots.
+		_, err = c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, k := range keys {
+				p.Del(ctx, k)
+			}
+			return nil
+		})
+	} else {
+		// One DEL for the batch: a command per key cost the worker and
+		// Redis more than the deletes.
+		err = c.rdb.Del(ctx, keys...).Err()
+	}
 	if err != nil {
 		return fmt.Errorf("clear pending marks: %w", err)
 	}
