@@ -16,6 +16,14 @@ import (
 
 func (c *Cache) pendingKey(id string) string { return c.prefix + ":pending:" + id }
 
+func (c *Cache) pendingKeys(ids []string) []string {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = c.pendingKey(id)
+	}
+	return keys
+}
+
 // MarkPending records that id was accepted and is on its way to MySQL, for
 // ttl at most; the worker clears it when the row is committed.
 func (c *Cache) MarkPending(ctx context.Context, id string, ttl time.Duration) error {
@@ -45,10 +53,7 @@ func (c *Cache) ClearPending(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = c.pendingKey(id)
-	}
+	keys := c.pendingKeys(ids)
 	var err error
 	if isCluster(c.rdb) {
 		// One DEL per key: in a cluster the keys live in different slots.
