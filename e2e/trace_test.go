@@ -27,7 +27,8 @@ import (
 func TestOneTraceFromFormToRow(t *testing.T) {
 	t.Parallel()
 	recv := otlpreceiver.Start(t)
-	s := startStack(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+	// The worker's per-record stored line is a debug line.
+	s := startStack(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL, "OTEL_BSP_SCHEDULE_DELAY": "100", "LOG_LEVEL": "debug"})
 	events := watchEvents(t, s)
 	channel := s.Env("api-server", "REDIS_CHANNEL")
 

@@ -1,7 +1,6 @@
 package techlist
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -61,15 +60,9 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 
 // decodeEnvelopeAt is DecodeEnvelope with the reader's clock reading now.
 func decodeEnvelopeAt(data []byte, now time.Time) (Envelope, error) {
-	var e Envelope
-	// Unknown members are ignored, as the contract says: a newer producer's
-	// optional members must not make this reader drop the message.
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&e); err != nil {
+	e, err := parseEnvelope(data)
+	if err != nil {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
-	}
-	if dec.More() {
-		return Envelope{}, fmt.Errorf("decode envelope: trailing data after the object")
 	}
 	if e.V != EnvelopeVersion {
 		return Envelope{}, fmt.Errorf("decode envelope: unsupported version %d", e.V)

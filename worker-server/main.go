@@ -178,12 +178,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer closeSrc()
 
 	analyser := task.Analyser{Cost: cfg.taskCost}
+	cache := redis.NewCache(rdb, cfg.cachePrefix, time.Minute)
+	events := redis.NewEventPublisher(rdb, redis.EventsChannel(cfg.channel))
+	// What follows each commit, in one round trip.
+	settler, err := redis.NewSettler(rdb, src, cache, events)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	cons := consumer.New(cfg.consumer, consumer.Deps{
 		Source:  src,
 		Analyse: analyser.Analyse,
 		Store:   store,
-		Cache:   redis.NewCache(rdb, cfg.cachePrefix, time.Minute),
-		Events:  redis.NewEventPublisher(rdb, redis.EventsChannel(cfg.channel)),
+		Cache:   cache,
+		Events:  events,
+		Settler: settler,
 		Logger:  logger,
 		Metrics: consumer.NewMetrics(reg),
 		Now:     time.Now,

@@ -21,6 +21,7 @@ type Store struct {
 	listFirst string
 	listAfter string
 	getOne    string
+	insert    string // the INSERT up to its rows
 }
 
 // NewStore returns a Store over db for table, a name already checked by
@@ -33,6 +34,7 @@ func NewStore(db *sqlx.DB, table string) *Store {
 		listFirst: cols + " ORDER BY id DESC LIMIT ?",
 		listAfter: cols + " WHERE id < ? ORDER BY id DESC LIMIT ?",
 		getOne:    cols + " WHERE id = ?",
+		insert:    "INSERT IGNORE INTO `" + table + "` (id, text, priority, submitted_at, created_at) VALUES ",
 	}
 }
 
@@ -79,41 +81,36 @@ func (s *Store) Get(ctx context.Context, id string) (techlist.Tech, error) {
 	return t, nil
 }
 
-// Insert stores techs in one transaction with one multi-row statement and
-// returns the rows as stored. An id that is already there is left as it
-// was (a message delivered twice makes one row), and the returned row for
-// it is the first one's.
+// Insert stores techs with one multi-row statement and returns the rows as
+// stored. An id that is already there is left as it was (a message
+// delivered twice makes one row), and the returned row for it is the
+// first one's.
+//
+// The statement runs on its own (autocommit): one statement is one
+// transaction, all of its rows or none, and a BEGIN and a COMMIT around it
+// would only add two round trips per batch. The read-back needs no
+// transaction either: a stored row never changes.
 func (s *Store) Insert(ctx context.Context, techs []techlist.Tech) ([]techlist.Tech, error) {
 	if len(techs) == 0 {
 		return nil, nil
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("insert techs: begin: %w", err)
-	}
-	defer tx.Rollback() // a no-op after Commit
-
 	var q strings.Builder
-	q.WriteString("INSERT IGNORE INTO `" + s.table + "` (id, text, priority, submitted_at, created_at) VALUES ")
+	q.Grow(len(s.insert) + 12*len(techs))
+	q.WriteString(s.insert)
 	args := make([]any, 0, 5*len(techs))
-	ids := make([]any, 0, len(techs))
 	for i, t := range techs {
 		if i > 0 {
 			q.WriteString(",")
 		}
 		q.WriteString("(?,?,?,?,?)")
 		args = append(args, t.ID, t.Text, string(t.Priority), t.SubmittedAt.UTC(), t.CreatedAt.UTC())
-		ids = append(ids, t.ID)
 	}
-	res, err := tx.ExecContext(ctx, q.String(), args...)
+	res, err := s.db.ExecContext(ctx, q.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("insert %d techs: %w", len(techs), err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == int64(len(techs)) {
 		// Every row is new, so the rows as stored are the ones given.
-		if err := tx.Commit(); err != nil {
-			return nil, fmt.Errorf("insert techs: commit: %w", err)
-		}
 		stored := make([]techlist.Tech, len(techs))
 		for i, t := range techs {
 			stored[i] = t
@@ -122,14 +119,20 @@ func (s *Store) Insert(ctx context.Context, techs []techlist.Tech) ([]techlist.T
 		}
 		return stored, nil
 	}
-	// Some ids were there already: read back what is stored for them.
+	return s.readBack(ctx, techs)
+}
+
+// readBack returns the stored rows of techs, some of which were there
+// before the insert.
+func (s *Store) readBack(ctx context.Context, techs []techlist.Tech) ([]techlist.Tech, error) {
+	ids := make([]any, len(techs))
+	for i, t := range techs {
+		ids[i] = t.ID
+	}
 	sel := "SELECT id, text, priority, submitted_at, created_at FROM `" + s.table + "` WHERE id IN (?" + strings.Repeat(",?", len(ids)-1) + ") ORDER BY id"
 	var stored []techlist.Tech
-	if err := tx.SelectContext(ctx, &stored, sel, ids...); err != nil {
+	if err := s.db.SelectContext(ctx, &stored, sel, ids...); err != nil {
 		return nil, fmt.Errorf("read back %d techs: %w", len(techs), err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("insert techs: commit: %w", err)
 	}
 	for i := range stored {
 		normalize(&stored[i])

@@ -118,6 +118,11 @@ func (c *ChannelConsumer) Ack(_ context.Context, ds ...techlist.Delivery) error 
 	return nil
 }
 
+// queueAck settles ds; pub/sub has nothing to tell Redis (see Settler).
+func (c *ChannelConsumer) queueAck(_ context.Context, _ goredis.Pipeliner, ds []techlist.Delivery) {
+	c.queue.settle(len(ds))
+}
+
 // Fail settles a message whose work failed: pub/sub cannot deliver it
 // again, so it is lost (the caller logs it).
 func (c *ChannelConsumer) Fail(context.Context, techlist.Delivery, error) error {

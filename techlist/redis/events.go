@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -40,12 +39,17 @@ func (e *EventPublisher) Announce(ctx context.Context, events []techlist.Event) 
 	if len(events) == 0 {
 		return nil
 	}
+	// One buffer for the batch's events: each PUBLISH holds its slice of
+	// it until the pipeline is sent.
+	buf := make([]byte, 0, 256*len(events))
 	_, err := e.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for _, ev := range events {
-			b, err := json.Marshal(ev)
-			if err != nil {
+			start := len(buf)
+			var err error
+			if buf, err = ev.AppendJSON(buf); err != nil {
 				return fmt.Errorf("encode event: %w", err)
 			}
+			b := buf[start:len(buf):len(buf)]
 			if isCluster(e.rdb) {
 				p.SPublish(ctx, e.channel, b) // as SubscribeEvents subscribes, sharded
 			} else {

@@ -17,6 +17,14 @@ import (
 
 func (c *Cache) pendingKey(id string) string { return c.prefix + ":pending:" + id }
 
+func (c *Cache) pendingKeys(ids []string) []string {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = c.pendingKey(id)
+	}
+	return keys
+}
+
 // MarkPending records that id was accepted and is on its way to MySQL, for
 // ttl at most; the worker clears it when the row is committed.
 func (c *Cache) MarkPending(ctx context.Context, id string, ttl time.Duration) error {
@@ -46,13 +54,21 @@ func (c *Cache) ClearPending(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	// One DEL per key: in a cluster the keys live in different slots.
-	_, err := c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for _, id := range ids {
-			p.Del(ctx, c.pendingKey(id))
-		}
-		return nil
-	})
+	keys := c.pendingKeys(ids)
+	var err error
+	if isCluster(c.rdb) {
+		// One DEL per key: in a cluster the keys live in different slots.
+		_, err = c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, k := range keys {
+				p.Del(ctx, k)
+			}
+			return nil
+		})
+	} else {
+		// One DEL for the batch: a command per key cost the worker and
+		// Redis more than the deletes.
+		err = c.rdb.Del(ctx, keys...).Err()
+	}
 	if err != nil {
 		return fmt.Errorf("clear pending marks: %w", err)
 	}

@@ -343,18 +343,37 @@ func (s *StreamConsumer) Ack(ctx context.Context, ds ...techlist.Delivery) error
 	if len(ids) == 0 {
 		return nil
 	}
-	s.release(ids...)
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.XAck(ctx, s.cfg.Stream, s.cfg.Group, ids...)
-		p.XDel(ctx, s.cfg.Stream, ids...)
-		p.HDel(ctx, errorsKey(s.cfg.Stream), ids...)
-		p.HDel(ctx, attemptsKey(s.cfg.Stream), ids...)
+		s.queueAckIDs(ctx, p, ids)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("acknowledge %d entries of %s: %w", len(ids), s.cfg.Stream, err)
 	}
 	return nil
+}
+
+// queueAck queues the acknowledgement of ds on p (see Settler).
+func (s *StreamConsumer) queueAck(ctx context.Context, p goredis.Pipeliner, ds []techlist.Delivery) {
+	ids := make([]string, 0, len(ds))
+	for _, d := range ds {
+		if d.ID != "" {
+			ids = append(ids, d.ID)
+		}
+	}
+	if len(ids) > 0 {
+		s.queueAckIDs(ctx, p, ids)
+	}
+}
+
+// queueAckIDs lets go of ids and queues their XACK, their XDEL and the
+// deletion of their failure records.
+func (s *StreamConsumer) queueAckIDs(ctx context.Context, p goredis.Pipeliner, ids []string) {
+	s.release(ids...)
+	p.XAck(ctx, s.cfg.Stream, s.cfg.Group, ids...)
+	p.XDel(ctx, s.cfg.Stream, ids...)
+	p.HDel(ctx, errorsKey(s.cfg.Stream), ids...)
+	p.HDel(ctx, attemptsKey(s.cfg.Stream), ids...)
 }
 
 // Fail counts a failed attempt of an entry and records why. The entry

@@ -56,6 +56,14 @@ type Events interface {
 	Announce(ctx context.Context, events []techlist.Event) error
 }
 
+// Settler, when given, does all that follows a committed batch in one
+// call, in this order: acknowledge its deliveries, clear the pending marks
+// of ids, invalidate the lists, announce the events. It stands in for
+// Source.Ack, Cache and Events, which take a round trip each.
+type Settler interface {
+	Settle(ctx context.Context, ds []techlist.Delivery, ids []string, events []techlist.Event) error
+}
+
 // Analyse is the background task.
 type Analyse func(ctx context.Context, text string) (techlist.Priority, error)
 
@@ -72,6 +80,7 @@ type Config struct {
 }
 
 // Deps are what the consumer works with; every field is required but
+// Settler (nil: Source.Ack, Cache and Events one after the other) and
 // Tracing (nil: off).
 type Deps struct {
 	Source  Source
@@ -79,6 +88,7 @@ type Deps struct {
 	Store   Store
 	Cache   Cache
 	Events  Events
+	Settler Settler
 	Logger  *slog.Logger
 	Metrics *Metrics
 	Now     func() time.Time
@@ -93,6 +103,7 @@ type Consumer struct {
 	store   Store
 	cache   Cache
 	events  Events
+	settler Settler
 	logger  *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
@@ -105,7 +116,7 @@ func New(cfg Config, d Deps) *Consumer {
 		d.Tracing = tracing.Off()
 	}
 	return &Consumer{cfg: cfg, src: d.Source, analyse: d.Analyse, store: d.Store, cache: d.Cache, events: d.Events,
-		logger: d.Logger, metrics: d.Metrics, now: d.Now, tracing: d.Tracing}
+		settler: d.Settler, logger: d.Logger, metrics: d.Metrics, now: d.Now, tracing: d.Tracing}
 }
 
 // ErrDrainTimeout is returned by Run when messages it had received were not
@@ -321,12 +332,28 @@ func (c *Consumer) flush(ctx context.Context, batch []result) {
 		c.metrics.lag.Observe(max(now.Sub(t.SubmittedAt), 0).Seconds())
 	}
 	c.settle(ctx, batch, stored)
-	c.logger.Debug("stored a batch", "rows", len(batch))
-	// One line per record, with the id of the request that submitted it,
-	// so a tech can be followed from the client-app to here.
-	// Traced, the line carries the trace of the POST that submitted it.
+	c.logStored(ctx, batch, now)
+}
+
+// logStored writes one info line per batch and, at debug, one per record.
+// At tens of thousands of rows a second a line per record at info would
+// cost more than storing it; the per-record line keeps the id of the
+// request that submitted it (and, traced, the POST's trace), so a tech can
+// still be followed from the client-app to here with LOG_LEVEL=debug.
+func (c *Consumer) logStored(ctx context.Context, batch []result, now time.Time) {
+	oldest := batch[0].tech.SubmittedAt
+	for _, r := range batch[1:] {
+		if r.tech.SubmittedAt.Before(oldest) {
+			oldest = r.tech.SubmittedAt
+		}
+	}
+	c.logger.InfoContext(ctx, "stored a batch", "rows", len(batch), "first_id", batch[0].tech.ID,
+		"last_id", batch[len(batch)-1].tech.ID, "max_lag_ms", max(now.Sub(oldest), 0).Milliseconds())
+	if !c.logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
 	for _, r := range batch {
-		c.logger.InfoContext(trace.ContextWithSpanContext(ctx, r.span), "stored", "id", r.tech.ID, "request_id", r.requestID,
+		c.logger.DebugContext(trace.ContextWithSpanContext(ctx, r.span), "stored", "id", r.tech.ID, "request_id", r.requestID,
 			"priority", r.tech.Priority, "lag_ms", now.Sub(r.tech.SubmittedAt).Milliseconds())
 	}
 }
@@ -367,16 +394,27 @@ func (c *Consumer) giveUp(ctx context.Context, batch []result, err error) {
 }
 
 // settle follows a committed batch: acknowledging, clearing the pending
-// marks and invalidating the cache run side by side; the event goes out
-// after all three, so whoever reacts to it finds the row listed and no
-// longer pending. A cache that cannot be invalidated now is stale for at
-// most its TTL, so these failures are logged, not retried.
+// marks and invalidating the cache (side by side, or with a Settler in one
+// call); the event goes out after all three, so whoever reacts to it finds
+// the row listed and no longer pending. A cache that cannot be invalidated
+// now is stale for at most its TTL, so these failures are logged, not
+// retried.
 func (c *Consumer) settle(ctx context.Context, batch []result, stored []techlist.Tech) {
 	ids := make([]string, len(batch))
 	deliveries := make([]techlist.Delivery, len(batch))
 	for i, r := range batch {
 		ids[i] = r.tech.ID
 		deliveries[i] = r.delivery
+	}
+	if c.settler != nil {
+		ctx, span := c.startStep(ctx, "settle")
+		defer span.End()
+		if err := c.settler.Settle(ctx, deliveries, ids, c.eventsOf(ctx, batch, stored)); err != nil {
+			failed(span, err)
+			c.logger.Warn("settling a stored batch failed; its messages may be delivered again (nothing is stored twice), lists may be stale until the cache TTL, events may be lost",
+				"rows", len(batch), "err", err)
+		}
+		return
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
