@@ -41,7 +41,7 @@ func TestSettlerSettlesABatchBeforeItsEvents(t *testing.T) {
 		events = append(events, techlist.Event{Type: techlist.EventTechCreated,
 			Tech: techlist.Tech{ID: ids[i], Text: fmt.Sprintf("tech %d", i), Priority: techlist.PriorityLow, CreatedAt: time.Now().UTC()}})
 	}
-	if _, gen, err := cache.Page(ctx, "50:"); err != nil {
+	if _, gen, _, err := cache.Page(ctx, "50:"); err != nil {
 		t.Fatal(err)
 	} else if ok, err := cache.SetPage(ctx, "50:", []byte("old page"), gen); err != nil || !ok {
 		t.Fatalf("SetPage: %v, %v", ok, err)
@@ -82,7 +82,7 @@ func TestSettlerSettlesABatchBeforeItsEvents(t *testing.T) {
 				t.Errorf("%s pending at the first event: %v, %v; want cleared", id, p, err)
 			}
 		}
-		if page, _, err := cache.Page(ctx, "50:"); err != nil || page != nil {
+		if page, _, _, err := cache.Page(ctx, "50:"); err != nil || page != nil {
 			t.Errorf("cached page at the first event: %q, %v; want invalidated", page, err)
 		}
 	}
