@@ -209,7 +209,9 @@ func (b *bench) e2eRun(ctx context.Context, events *eventTimes) (e2eRun, error) 
 
 // attack sends target at e2eRate for d and hands each result to each.
 func (b *bench) attack(ctx context.Context, target vegeta.Target, d time.Duration, each func(*vegeta.Result)) {
-	atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second), vegeta.Workers(20))
+	client, closeIdle := attackClient()
+	defer closeIdle()
+	atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second), vegeta.Workers(20))
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stop()
 	for res := range atk.Attack(vegeta.NewStaticTargeter(target), vegeta.Rate{Freq: b.o.e2eRate, Per: time.Second}, d, "") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -87,8 +88,22 @@ func (vegetaGen) Name() string {
 // vegetaVersion is the library version in go.mod.
 const vegetaVersion = "v12.13.0"
 
+// attackClient is the HTTP client of one vegeta attacker, and a func that
+// closes its idle connections, for when the attack ends: vegeta keeps
+// them, so each attack's pool would hold file descriptors of the harness
+// and connection slots of the server (MAX_CONNS) until the server's idle
+// timeout. Put vegeta.Client(client) first among the attacker's options:
+// the others set this client's transport.
+func attackClient() (*http.Client, func()) {
+	tr := &http.Transport{DialContext: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: vegeta.DefaultConnections}
+	return &http.Client{Transport: tr, Timeout: vegeta.DefaultTimeout}, tr.CloseIdleConnections
+}
+
 func (vegetaGen) Closed(ctx context.Context, req request, conns int, d time.Duration) (throughput, error) {
-	atk := vegeta.NewAttacker(
+	client, closeIdle := attackClient()
+	defer closeIdle()
+	atk := vegeta.NewAttacker(vegeta.Client(client),
 		vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)),
 		vegeta.Connections(conns), vegeta.MaxConnections(conns),
 		vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second))

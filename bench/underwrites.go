@@ -136,7 +136,8 @@ func (b *bench) postAtRate(ctx context.Context, apiURL string) (stop func(), pos
 	// At most postWorkers POSTs in flight: an api-server that cannot keep
 	// up then shows as a lower rate (in the row's note), not as thousands
 	// of connections that starve everything else, reads included.
-	atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second),
+	client, closeIdle := attackClient()
+	atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.KeepAlive(true), vegeta.MaxBody(0), vegeta.Timeout(10*time.Second),
 		vegeta.Workers(20), vegeta.MaxWorkers(postWorkers))
 	var mu sync.Mutex
 	var sent, failed int
@@ -158,6 +159,7 @@ func (b *bench) postAtRate(ctx context.Context, apiURL string) (stop func(), pos
 		stopAtk()
 		atk.Stop()
 		<-done
+		closeIdle()
 	}
 	posts = func() (int, int) {
 		mu.Lock()

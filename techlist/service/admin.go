@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/techlist/techlist/config"
-	"golang.org/x/net/netutil"
 )
 
 // AdminAddr reads ADMIN_ADDR: empty (the default) turns the admin listener
@@ -90,7 +89,7 @@ func ListenAndServe(ctx context.Context, srv *http.Server, adminAddr string, max
 		return err
 	}
 	if maxConns > 0 {
-		ln = netutil.LimitListener(ln, maxConns)
+		ln = limitConns(ln, maxConns, srv)
 	}
 	admin, err := ServeAdmin(ctx, adminAddr, logger)
 	if err != nil {
@@ -105,8 +104,8 @@ func ListenAndServe(ctx context.Context, srv *http.Server, adminAddr string, max
 // once (default 1024; 0 for no bound). Each served connection holds
 // buffers and a goroutine, about 30 KB in all while a request runs, so
 // the bound is what keeps a flood of clients from growing the process's
-// memory: past it, new connections wait in the kernel's accept queue
-// until one closes. It counts the live-event streams too, so keep it
+// memory: past it, idle keep-alive connections are closed and new ones
+// wait in the kernel's accept queue until one closes. It counts the live-event streams too, so keep it
 // above EVENTS_MAX_CLIENTS.
 func MaxConns(env *config.Env) int {
 	return env.Int("MAX_CONNS", 1024, 0, 1_000_000)

@@ -220,17 +220,50 @@ func rawGetStatus(t *testing.T, addr, path string, size int) int {
 	return resp.StatusCode
 }
 
-// TestMaxConnsHoldsTheNextConnection: with MAX_CONNS=1 and one connection
-// open, a second connection's request is not served until the first
-// closes; then it is.
+// TestMaxConnsHoldsTheNextConnection: with MAX_CONNS=1 and a request
+// being served, a second connection's request waits until the first
+// connection closes; an idle keep-alive connection is closed to make room.
 func TestMaxConnsHoldsTheNextConnection(t *testing.T) {
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) { <-release })
+	mux.Handle("/", Healthz())
+	addr := serveLimited(t, mux, 1)
+
+	busy := dial(t, addr)
+	io.WriteString(busy, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+	second := dial(t, addr) // the kernel completes it; the server cannot serve it yet
+	if line, err := ask(second, 300*time.Millisecond); err == nil {
+		t.Errorf("a second connection while the first's request runs was served: %q", line)
+	}
+	close(release)
+	busy.Close()
+	second.SetDeadline(time.Now().Add(5 * time.Second))
+	if line, err := bufio.NewReader(second).ReadString('\n'); err != nil || !strings.Contains(line, "200") {
+		t.Errorf("the second connection once the first closed: got %q, %v", line, err)
+	}
+
+	// second is now idle, kept alive: a third connection gets its slot.
+	third := dial(t, addr)
+	if line, err := ask(third, 5*time.Second); err != nil || !strings.Contains(line, "200") {
+		t.Errorf("a third connection with the only one open idle: got %q, %v", line, err)
+	}
+}
+
+// serveLimited serves h on a port of its own through ListenAndServe with
+// maxConns, until the test ends, and returns its address.
+func serveLimited(t *testing.T, h http.Handler, maxConns int) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var logs testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- ListenAndServe(ctx, NewHTTPServer("127.0.0.1:0", Healthz(), discard), "", 1, slog.New(slog.NewTextHandler(&logs, nil)), 5*time.Second)
+		done <- ListenAndServe(ctx, NewHTTPServer("127.0.0.1:0", h, discard), "", maxConns, slog.New(slog.NewTextHandler(&logs, nil)), time.Second)
 	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 	var addr string
 	testenv.Eventually(t, "the listening line", func() bool {
 		_, rest, ok := strings.Cut(logs.String(), "msg=listening addr=")
@@ -240,36 +273,24 @@ func TestMaxConnsHoldsTheNextConnection(t *testing.T) {
 		}
 		return false
 	})
+	return addr
+}
 
-	ask := func(c net.Conn, wait time.Duration) (string, error) {
-		c.SetDeadline(time.Now().Add(wait))
-		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-			return "", err
-		}
-		return bufio.NewReader(c).ReadString('\n')
-	}
-	first, err := net.Dial("tcp", addr)
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if line, err := ask(first, 5*time.Second); err != nil || !strings.Contains(line, "200") {
-		t.Fatalf("the first connection: got %q, %v", line, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// ask sends GET /healthz on c and reads the status line, within wait.
+func ask(c net.Conn, wait time.Duration) (string, error) {
+	c.SetDeadline(time.Now().Add(wait))
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return "", err
 	}
-	second, err := net.Dial("tcp", addr) // the kernel completes it; the server does not take it yet
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	if line, err := ask(second, 300*time.Millisecond); err == nil {
-		t.Errorf("a second connection while the first is open was served: %q", line)
-	}
-	first.Close()
-	second.SetDeadline(time.Now().Add(5 * time.Second))
-	if line, err := bufio.NewReader(second).ReadString('\n'); err != nil || !strings.Contains(line, "200") {
-		t.Errorf("the second connection once the first closed: got %q, %v", line, err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("ListenAndServe: %v", err)
-	}
+	return bufio.NewReader(c).ReadString('\n')
 }
