@@ -12,8 +12,9 @@ import (
 // The consumer's spans, following OpenTelemetry's messaging conventions:
 // one "process <queue>" span per message, a child of the api-server's
 // publish span that the envelope carries; one "store batch" span per
-// batch, linked to the span of each message it stores, with the INSERT,
-// the invalidation and the announcement under it. Each tech.created event
+// batch, linked to the span of each message it stores, with the INSERT
+// and "settle" under it (on a Redis Cluster, "invalidate lists" and
+// "announce" instead). Each tech.created event
 // carries its message's span, so a page's live update joins the POST's
 // trace. With tracing off none of this runs.
 
@@ -50,8 +51,8 @@ func (c *Consumer) startBatch(ctx context.Context, batch []result) (context.Cont
 		trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(batch))))
 }
 
-// startStep starts a span for one step after a commit (invalidate,
-// announce), under the batch's.
+// startStep starts a span for one step after a commit (settle, or
+// invalidate and announce), under the batch's.
 func (c *Consumer) startStep(ctx context.Context, name string) (context.Context, trace.Span) {
 	if !c.tracing.Enabled {
 		return ctx, trace.SpanFromContext(ctx)
