@@ -164,7 +164,7 @@ func (b *bench) readCached(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	row := pairRow("GET /api/v1/techs, cached first page", "req/s", res.ours, res.base, atLeastRatio(0.8)).
+	row := pairRow("GET /api/v1/techs, cached first page", "req/s", res.ours, res.base, atLeastRatio(0.9)).
 		note("first page of 50 techs, %d bytes; the bare net/http server serves the same bytes", len(body))
 	if failed, kinds := failureNotes(res.oursRuns); failed+res.warmFailures > 0 {
 		row = row.problem("%d failed requests (%s)", failed+res.warmFailures, kinds)
