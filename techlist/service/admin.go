@@ -101,14 +101,20 @@ func ListenAndServe(ctx context.Context, srv *http.Server, adminAddr string, max
 }
 
 // MaxConns reads MAX_CONNS, the most connections a public port serves at
-// once (default 1024; 0 for no bound). Each served connection holds
-// buffers and a goroutine, about 30 KB in all while a request runs, so
-// the bound is what keeps a flood of clients from growing the process's
-// memory: past it, idle keep-alive connections are closed and new ones
-// wait in the kernel's accept queue until one closes. It counts the live-event streams too, so keep it
-// above EVENTS_MAX_CLIENTS.
+// once: 0 (the default) for no bound but the process's file limit. Each
+// served connection holds buffers and a goroutine, about 30 KB while a
+// request runs, so a bound caps the memory a flood of clients takes; past
+// it, idle keep-alive connections are closed and new ones wait in the
+// kernel's accept queue. It is off by default because a red team showed
+// its costs: with more clients than slots, closing idle connections races
+// with clients reusing them (non-idempotent requests fail on the client
+// with "server closed idle connection"), and connections that send
+// nothing hold a slot until ReadHeaderTimeout, so a few hundred of them
+// lock everyone out. Per-client connection limits belong in front of the
+// service (a proxy); set this as the last line of defence. It counts the
+// live-event streams too, so keep it above EVENTS_MAX_CLIENTS.
 func MaxConns(env *config.Env) int {
-	return env.Int("MAX_CONNS", 1024, 0, 1_000_000)
+	return env.Int("MAX_CONNS", 0, 0, 1_000_000)
 }
 
 // StreamsFit fails EVENTS_MAX_CLIENTS unless it is below maxConns (when

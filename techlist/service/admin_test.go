@@ -22,14 +22,13 @@ func TestAdminAddr(t *testing.T) {
 	}
 }
 
-// TestMaxConnsAndStreamsFit: MAX_CONNS defaults to 1024 and 0 turns it
-// off; the live streams must fit below it, since each holds a connection.
+// TestMaxConnsAndStreamsFit: MAX_CONNS defaults to 0, no bound; the live streams must fit below it, since each holds a connection.
 func TestMaxConnsAndStreamsFit(t *testing.T) {
 	for _, tt := range []struct {
 		maxConns      string
 		streams, want int
 		bad           bool
-	}{{"", 512, 1024, false}, {"0", 100_000, 0, false}, {"2048", 1024, 2048, false}, {"", 1024, 1024, true}, {"100", 100, 100, true}, {"-1", 1, 0, true}} {
+	}{{"", 512, 0, false}, {"0", 100_000, 0, false}, {"2048", 1024, 2048, false}, {"1024", 1024, 1024, true}, {"100", 100, 100, true}, {"-1", 1, 0, true}} {
 		env := config.NewEnv(func(name string) string {
 			if name == "MAX_CONNS" {
 				return tt.maxConns

@@ -25,5 +25,8 @@ func Configure[S any](ctx context.Context, name string, getenv func(string) stri
 		var none S
 		return none, nil, nil, err
 	}
+	if tr.Enabled {
+		tracing.LogTo(logger)
+	}
 	return settings, logger, tr, nil
 }

@@ -72,7 +72,19 @@ func readSettings(env *config.Env, service string) (s settings, enabled bool) {
 	}
 	s.service = env.Raw("OTEL_SERVICE_NAME", service)
 	s.sampler = readSampler(env)
+	checkBatchSettings(env)
 	return s, s.endpoint != ""
+}
+
+// checkBatchSettings checks the batch span processor's variables, which
+// the SDK reads itself: it panics on a negative size and allocates
+// whatever queue it is told to, so a typo would crash the service at
+// start instead of naming the variable.
+func checkBatchSettings(env *config.Env) {
+	queue := env.Int("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, 1_000_000)
+	env.Int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", min(512, queue), 1, queue)
+	env.Int("OTEL_BSP_SCHEDULE_DELAY", 5000, 0, 3_600_000)  // ms
+	env.Int("OTEL_BSP_EXPORT_TIMEOUT", 30000, 1, 3_600_000) // ms
 }
 
 // readSampler reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG

@@ -3,6 +3,8 @@ package tracing_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/techlist/techlist/config"
 	"github.com/techlist/techlist/testenv/otlpreceiver"
 	"github.com/techlist/techlist/tracing"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -48,6 +51,11 @@ func TestSetupRefusesBadValues(t *testing.T) {
 		{"OTEL_TRACES_SAMPLER_ARG", "2"},
 		{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
 		{"OTEL_TRACES_EXPORTER", "zipkin"},
+		{"OTEL_BSP_MAX_QUEUE_SIZE", "-5"},            // the SDK panicked
+		{"OTEL_BSP_MAX_QUEUE_SIZE", "2000000000"},    // the SDK ran out of memory
+		{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "-1"},     // the SDK panicked
+		{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "100000"}, // more than the queue
+		{"OTEL_BSP_SCHEDULE_DELAY", "soon"},
 	} {
 		vars := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_SAMPLER": "traceidratio", tc.name: tc.value}
 		env := envOf(vars)
@@ -174,3 +182,18 @@ func TestOffOnlyPassesTheCallersTraceContext(t *testing.T) {
 type publisherFunc func(context.Context, techlist.Envelope) error
 
 func (f publisherFunc) Publish(ctx context.Context, env techlist.Envelope) error { return f(ctx, env) }
+
+// TestLogToThrottlesErrors: OpenTelemetry's errors go to the logger as
+// JSON, one per interval with a count of those dropped.
+func TestLogToThrottlesErrors(t *testing.T) {
+	var buf bytes.Buffer
+	tracing.LogTo(slog.New(slog.NewJSONHandler(&buf, nil)))
+	defer otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
+	for range 50 {
+		otel.Handle(errors.New("traces export: failed to send"))
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "{") || !strings.Contains(lines[0], "traces export") {
+		t.Errorf("50 errors at once: got %d lines %q, want one JSON line", len(lines), buf.String())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -43,7 +44,7 @@ func (h *holding) hold(handler http.Handler, n int) <-chan struct{} {
 // reaching the handler; once one has finished, the next is served again.
 func TestShedLoadAnswers503PastMaxInFlight(t *testing.T) {
 	inner := newHolding()
-	h := shedLoad(2, slog.New(slog.NewTextHandler(io.Discard, nil)))(inner)
+	h := shedLoad(2, 1<<10, slog.New(slog.NewTextHandler(io.Discard, nil)))(inner)
 	done := inner.hold(h, 2)
 
 	rec := httptest.NewRecorder()
@@ -70,9 +71,49 @@ func TestShedLoadAnswers503PastMaxInFlight(t *testing.T) {
 // served at once.
 func TestShedLoadOffWithZero(t *testing.T) {
 	inner := newHolding()
-	done := inner.hold(shedLoad(0, slog.Default())(inner), 50) // returns only once all 50 are inside
+	done := inner.hold(shedLoad(0, 1<<10, slog.Default())(inner), 50) // returns only once all 50 are inside
 	close(inner.release)
 	for range 50 {
 		<-done
+	}
+}
+
+// TestShedLoadSlowBodyHoldsNoSlot: a request still sending its body does
+// not hold one of the slots, so with one slot another request is served
+// meanwhile; the slow one then gets its whole body, and one over the
+// limit still reaches the handler's own size check.
+func TestShedLoadSlowBodyHoldsNoSlot(t *testing.T) {
+	h := shedLoad(1, 8, slog.New(slog.NewTextHandler(io.Discard, nil)))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 8))
+		if err != nil {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		w.Write(b)
+	}))
+	body, upload := io.Pipe()
+	slow := make(chan *httptest.ResponseRecorder)
+	go func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", body))
+		slow <- rec
+	}()
+	upload.Write([]byte("tech")) // the body has begun, and stalls
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("a request while another's body trickles in: got %d, want 200", rec.Code)
+	}
+	upload.Write([]byte("list"))
+	upload.Close()
+	if got := <-slow; got.Code != http.StatusOK || got.Body.String() != "techlist" {
+		t.Errorf("the slow request: got %d %q, want 200 \"techlist\"", got.Code, got.Body)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader("a body over eight bytes")))
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body over the limit: got %d, want the handler's 413", rec.Code)
 	}
 }

@@ -32,7 +32,7 @@ func routes(cfg Config, d Deps) http.Handler {
 	})
 
 	limit := limitRate(cfg, d.Logger) // the POSTs, per client IP
-	shed := shedLoad(cfg.MaxInFlight, d.Logger)
+	shed := shedLoad(cfg.MaxInFlight, cfg.MaxBodyBytes, d.Logger)
 	r.Route("/api/v1/techs", func(r chi.Router) {
 		r.Use(shed)
 		r.Get("/", handleListTechs(d.Logger, d.Reader))
