@@ -49,24 +49,6 @@ func TestListStalePageServedWhileOneRefreshRuns(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination safe for the refresh's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
 // While MySQL fails, a stale page is still served (until its hard
 // deadline, when it is a miss and the read fails), every refresh is tried
 // again, and the failure is logged once, not once per read.
@@ -74,7 +56,7 @@ func TestListRefreshFailureServesStaleAndLogsOnce(t *testing.T) {
 	store := &fakeStore{listErr: errDown}
 	cache := newFakeCache()
 	cache.pages["50:"], cache.stale["50:"] = []byte("stale page"), true
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	r := cacheaside.NewReader(cache, store, nil, slog.New(slog.NewTextHandler(logs, nil)), nil)
 
 	// Each stale read starts a refresh unless one is running: read until
@@ -86,9 +68,9 @@ func TestListRefreshFailureServesStaleAndLogsOnce(t *testing.T) {
 		}
 		return store.calls() >= 5
 	})
-	testenv.Eventually(t, "the last refresh ended", func() bool { return logs.count("cache refresh failed") > 0 })
-	if n := logs.count("cache refresh failed"); n != 1 {
-		t.Errorf("refresh failures logged %d times, want once:\n%s", n, logs.b.String())
+	testenv.Eventually(t, "the last refresh ended", func() bool { return strings.Count(logs.String(), "cache refresh failed") > 0 })
+	if n := strings.Count(logs.String(), "cache refresh failed"); n != 1 {
+		t.Errorf("refresh failures logged %d times, want once:\n%s", n, logs.String())
 	}
 
 	cache.mu.Lock()

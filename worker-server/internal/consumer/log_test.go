@@ -1,11 +1,9 @@
 package consumer
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,24 +11,10 @@ import (
 	"github.com/techlist/techlist/testenv"
 )
 
-// lockedBuffer is a bytes.Buffer the consumer's goroutines may write to
-// while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) lines(msg string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// logLines returns the lines of logs whose message is msg.
+func logLines(logs *testenv.Buffer, msg string) []string {
 	var found []string
-	for line := range strings.SplitSeq(b.buf.String(), "\n") {
+	for line := range strings.SplitSeq(logs.String(), "\n") {
 		if strings.Contains(line, " msg="+msg+" ") || strings.Contains(line, ` msg="`+msg+`" `) {
 			found = append(found, line)
 		}
@@ -47,7 +31,7 @@ func TestLogsALinePerBatchAndPerRecordAtDebug(t *testing.T) {
 	}{{slog.LevelInfo, 0}, {slog.LevelDebug, 3}} {
 		t.Run(tt.level.String(), func(t *testing.T) {
 			h := newHarness(t, Config{Concurrency: 4, BatchSize: 3, BatchWait: time.Hour, DrainTimeout: wait}, nil, nil)
-			logs := &lockedBuffer{}
+			logs := &testenv.Buffer{}
 			h.cons.logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: tt.level}))
 			h.start(t)
 			for i := range 3 {
@@ -59,15 +43,15 @@ func TestLogsALinePerBatchAndPerRecordAtDebug(t *testing.T) {
 				}
 				h.src.send(t, b)
 			}
-			testenv.Eventually(t, "the batch's line", func() bool { return len(logs.lines("stored a batch")) == 1 })
+			testenv.Eventually(t, "the batch's line", func() bool { return len(logLines(logs, "stored a batch")) == 1 })
 			if err := h.stop(t); err != nil {
 				t.Fatalf("Run: got %v, want nil", err)
 			}
-			batch := logs.lines("stored a batch")
+			batch := logLines(logs, "stored a batch")
 			if len(batch) != 1 || !strings.Contains(batch[0], "rows=3") || !strings.Contains(batch[0], "first_id=") {
 				t.Errorf("got batch lines %q, want one with rows=3 and first_id", batch)
 			}
-			records := logs.lines("stored")
+			records := logLines(logs, "stored")
 			if len(records) != tt.perRecord {
 				t.Fatalf("got %d per-record lines at %s, want %d: %q", len(records), tt.level, tt.perRecord, records)
 			}
