@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/techlist/techlist/service"
 	"github.com/techlist/techlist/testenv"
 )
 
@@ -168,23 +167,5 @@ func TestListCacheBoundedUnderCraftedCursors(t *testing.T) {
 	// Each page keeps its deadlines beside it (field "exp:<page>"): two fields a page.
 	if n := rdb.HLen(context.Background(), key).Val() / 2; n > pages {
 		t.Errorf("cached pages after 100 crafted cursors: got %d, want at most %d", n, pages)
-	}
-}
-
-// TestServicesSetASoftMemoryLimit: with no GOMEMLIMIT in its environment a
-// service sets service.DefaultMemoryLimit; with one, the runtime's own
-// reading of it stands.
-func TestServicesSetASoftMemoryLimit(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		env  map[string]string
-		want float64
-	}{{nil, service.DefaultMemoryLimit}, {map[string]string{"GOMEMLIMIT": "100MiB"}, 100 << 20}} {
-		s := startStack(t, tt.env)
-		for name, url := range map[string]string{"api-server": s.APIURL, "worker-server": s.WorkerURL} {
-			if got := metricValue(t, url+"/metrics", "go_gc_gomemlimit_bytes"); got != tt.want {
-				t.Errorf("%s with %v: go_gc_gomemlimit_bytes %v, want %v", name, tt.env, got, tt.want)
-			}
-		}
 	}
 }

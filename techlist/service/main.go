@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -23,9 +22,6 @@ type Run func(ctx context.Context, args []string, getenv func(string) string, st
 func Main(name string, run Run) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	getenv, err := config.Getenv(os.LookupEnv, ".env")
-	if limit, ok := defaultMemoryLimit(os.LookupEnv); ok {
-		debug.SetMemoryLimit(limit)
-	}
 	if err == nil {
 		stdout, flush := logOutput(os.Stdout)
 		err = run(ctx, os.Args[1:], getenv, stdout, os.Stderr)
@@ -36,23 +32,6 @@ func Main(name string, run Run) {
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
-}
-
-// DefaultMemoryLimit is the Go runtime's soft memory limit a service sets
-// when GOMEMLIMIT is not in its environment. Near it the garbage
-// collector runs more often, so the heap's slack stays small: under the
-// bench's 5,000 POST/s the api-server peaked at 67 MB without it and
-// 57 MB with it. It is not a cap: past it the process grows, and the
-// collector then takes at most about half the CPU (the runtime's guard).
-const DefaultMemoryLimit = 40 << 20
-
-// defaultMemoryLimit says whether to set DefaultMemoryLimit: only when the
-// process's environment has no GOMEMLIMIT, which the runtime has applied.
-func defaultMemoryLimit(lookup func(string) (string, bool)) (int64, bool) {
-	if _, set := lookup("GOMEMLIMIT"); set {
-		return 0, false
-	}
-	return DefaultMemoryLimit, true
 }
 
 // logOutput returns where run writes its logs, and what to call when it
