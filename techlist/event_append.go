@@ -11,34 +11,35 @@ import (
 // path; a string that needs escaping goes through encoding/json.
 func (ev Event) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, ev.Type)
+	b = AppendJSONString(b, ev.Type)
 	b = append(b, `,"tech":{"id":`...)
-	b = appendJSONString(b, ev.Tech.ID)
+	b = AppendJSONString(b, ev.Tech.ID)
 	b = append(b, `,"text":`...)
-	b = appendJSONString(b, ev.Tech.Text)
+	b = AppendJSONString(b, ev.Tech.Text)
 	b = append(b, `,"priority":`...)
-	b = appendJSONString(b, string(ev.Tech.Priority))
+	b = AppendJSONString(b, string(ev.Tech.Priority))
 	var err error
-	if b, err = appendJSONTime(append(b, `,"created_at":`...), ev.Tech.CreatedAt); err != nil {
+	if b, err = AppendJSONTime(append(b, `,"created_at":`...), ev.Tech.CreatedAt); err != nil {
 		return nil, err
 	}
-	if b, err = appendJSONTime(append(b, `,"submitted_at":`...), ev.Tech.SubmittedAt); err != nil {
+	if b, err = AppendJSONTime(append(b, `,"submitted_at":`...), ev.Tech.SubmittedAt); err != nil {
 		return nil, err
 	}
 	b = append(b, '}')
 	if ev.Traceparent != "" {
-		b = appendJSONString(append(b, `,"traceparent":`...), ev.Traceparent)
+		b = AppendJSONString(append(b, `,"traceparent":`...), ev.Traceparent)
 	}
 	if ev.Tracestate != "" {
-		b = appendJSONString(append(b, `,"tracestate":`...), ev.Tracestate)
+		b = AppendJSONString(append(b, `,"tracestate":`...), ev.Tracestate)
 	}
 	return append(b, '}'), nil
 }
 
-// appendJSONString appends s quoted as encoding/json quotes it: printable
+// AppendJSONString appends s quoted as encoding/json quotes it (the
+// events here and the api-server's list pages use it): printable
 // ASCII other than the quote, the backslash and <, >, & (which encoding/json
 // escapes for HTML) is copied; any other string is left to encoding/json.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	for i := range len(s) {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			q, _ := json.Marshal(s) // a string always encodes
@@ -50,8 +51,8 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendJSONTime appends t as Time.MarshalJSON does.
-func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
+// AppendJSONTime appends t as Time.MarshalJSON does.
+func AppendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	b = append(b, '"')
 	b, err := t.AppendText(b)
 	if err != nil {
