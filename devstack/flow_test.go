@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/techlist/techlist/testenv"
 	"github.com/techlist/techlist/testenv/stack"
@@ -44,6 +47,11 @@ func TestServicesOnTheEmbeddedStack(t *testing.T) {
 				"TASK_COST":   "20ms",
 				"CLAIM_IDLE":  "2s",
 			}, map[string]string{"STARTUP_TIMEOUT": "20s"})
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("--- the embedded Redis's queue state ---\n%s", queueState(redisAddr))
+				}
+			})
 
 			text := "embedded " + mode + " " + strconv.FormatInt(time.Now().UnixNano(), 36)
 			noRedirect := &http.Client{
@@ -183,4 +191,24 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(built.dir)
 	}
 	os.Exit(code)
+}
+
+// queueState describes what the embedded Redis holds of the queue (the
+// stream, its group and what is pending), so a failure says whether the
+// tech was appended, read, or acknowledged.
+func queueState(addr string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer rdb.Close()
+	var b strings.Builder
+	for _, cmd := range [][]any{
+		{"XLEN", "channel1"}, {"XINFO", "GROUPS", "channel1"}, {"XINFO", "CONSUMERS", "channel1", "workers"},
+		{"XPENDING", "channel1", "workers", "-", "+", "10"}, {"XRANGE", "channel1", "-", "+", "COUNT", "10"},
+		{"PUBSUB", "CHANNELS"}, {"KEYS", "*"},
+	} {
+		v, err := rdb.Do(ctx, cmd...).Result()
+		fmt.Fprintf(&b, "%v: %v %v\n", cmd, v, err)
+	}
+	return b.String()
 }

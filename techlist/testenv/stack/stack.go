@@ -119,13 +119,15 @@ func (s *Stack) stopAll(tb testing.TB) {
 		}
 	}
 	for _, name := range names {
-		m := s.procs[name]
-		if err := m.Stop(stopTimeout); err != nil {
+		if err := s.procs[name].Stop(stopTimeout); err != nil {
 			tb.Error(err)
 		}
-		if tb.Failed() {
-			tb.Logf("--- %s logs ---\n%s", name, m.logs.String())
-		}
+	}
+	// On failure the logs come last stage first (the worker's, then the
+	// api-server's, then the client-app's): a CI report that keeps only
+	// the start of the output keeps the quietest and often the telling one.
+	for i := len(names) - 1; i >= 0 && tb.Failed(); i-- {
+		tb.Logf("--- %s logs ---\n%s", names[i], s.procs[names[i]].logs.String())
 	}
 	if tb.Failed() {
 		for i, m := range s.gone {
