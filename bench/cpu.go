@@ -87,49 +87,77 @@ type cpuProc struct {
 	late bool
 }
 
+// cpuMeter reads the CPU of procs around a measurement: before, when
+// the load stops (the processes that are not late), and once the run has
+// settled (the late ones).
+type cpuMeter struct {
+	procs         []cpuProc
+	before, after []float64
+}
+
+func startCPU(procs []cpuProc) *cpuMeter {
+	m := &cpuMeter{procs: procs, before: make([]float64, len(procs)), after: make([]float64, len(procs))}
+	for i, p := range procs {
+		m.before[i], _ = cpuSeconds(p.pid)
+	}
+	return m
+}
+
+// read samples the processes whose late is as given.
+func (m *cpuMeter) read(late bool) {
+	for i, p := range m.procs {
+		if p.late == late {
+			m.after[i], _ = cpuSeconds(p.pid)
+		}
+	}
+}
+
+// spent returns the CPU seconds each process spent, in the order of procs.
+func (m *cpuMeter) spent() []float64 {
+	out := make([]float64, len(m.procs))
+	for i := range m.procs {
+		out[i] = m.after[i] - m.before[i]
+	}
+	return out
+}
+
 // cpuPer1000 runs one closed-loop measurement of req, outside the pairs,
 // and returns the CPU seconds each of procs spent per 1,000 requests
 // answered as wanted, and the load generator's own, in one note. settle,
 // when not nil, is called after the load (it waits for the worker to store
 // what was accepted) before the late processes are sampled.
 func (b *bench) cpuPer1000(ctx context.Context, req request, procs []cpuProc, settle func(ok int) error) (string, error) {
-	before := make([]float64, len(procs))
-	for i, p := range procs {
-		before[i], _ = cpuSeconds(p.pid)
-	}
+	m := startCPU(procs)
 	t, err := b.gen.Closed(ctx, req, b.o.conns, b.o.duration)
 	if err != nil {
 		return "", err
 	}
-	after := make([]float64, len(procs))
-	for i, p := range procs {
-		if !p.late {
-			after[i], _ = cpuSeconds(p.pid)
-		}
-	}
+	m.read(false)
 	if settle != nil {
 		if err := settle(t.OK); err != nil {
 			return "", err
 		}
 	}
-	for i, p := range procs {
-		if p.late {
-			after[i], _ = cpuSeconds(p.pid)
-		}
-	}
+	m.read(true)
 	if t.OK == 0 {
 		return "CPU per 1,000 POSTs: not measured (no request answered)", nil
 	}
-	per := 1000 / float64(t.OK)
+	return fmt.Sprintf("CPU seconds per 1,000 POSTs, from one extra %s run of %d POSTs at %.0f/s: %s",
+		b.o.duration, t.OK, t.Rate(), b.describeCPU(procs, m.spent(), t.CPU, t.OK)), nil
+}
+
+// describeCPU lists the CPU seconds per 1,000 POSTs of each process, and
+// the load generator's, from what each spent over posts POSTs.
+func (b *bench) describeCPU(procs []cpuProc, spent []float64, genCPU float64, posts int) string {
+	per := 1000 / float64(posts)
 	parts := make([]string, 0, len(procs)+1)
 	for i, p := range procs {
 		if p.pid == 0 {
 			parts = append(parts, p.name+" n/a (not found)")
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %.3f", p.name, (after[i]-before[i])*per))
+		parts = append(parts, fmt.Sprintf("%s %.3f", p.name, spent[i]*per))
 	}
-	parts = append(parts, fmt.Sprintf("load generator (%s) %.3f", b.gen.Name(), t.CPU*per))
-	return fmt.Sprintf("CPU seconds per 1,000 POSTs, from one extra %s run of %d POSTs at %.0f/s: %s",
-		b.o.duration, t.OK, t.Rate(), strings.Join(parts, ", ")), nil
+	parts = append(parts, fmt.Sprintf("load generator (%s) %.3f", b.gen.Name(), genCPU*per))
+	return strings.Join(parts, ", ")
 }

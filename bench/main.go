@@ -175,7 +175,7 @@ func (o *options) setOnly(only string) error {
 }
 
 // scenarioNames are the parts of a run, in the order they run.
-var scenarioNames = []string{"read", "miss", "accept", "write", "tracing", "e2e", "drain"}
+var scenarioNames = []string{"read", "miss", "accept", "write", "tracing", "e2e", "drain", "partitions"}
 
 func knownScenario(name string) bool {
 	for _, n := range scenarioNames {
@@ -248,6 +248,7 @@ func (b *bench) scenarios(ctx context.Context) ([]Row, error) {
 		{"tracing", b.tracingOffCost},
 		{"e2e", b.endToEnd},
 		{"drain", b.drain},
+		{"partitions", b.partitions},
 	}
 	for _, s := range steps {
 		if !b.o.runs(s.name) {

@@ -30,6 +30,10 @@ type bench struct {
 	// between, when set, runs after each measurement of pairs (the accept
 	// scenario empties its stream there).
 	between func(context.Context) error
+	// around, when set, runs before each measurement of pairs, after its
+	// warm-up, and the func it returns after the measurement, with it (the
+	// partitions scenario reads the CPU there).
+	around func(ctx context.Context, ours bool) (after func(throughput) error, err error)
 }
 
 // startStack fills the table with seedRows techs and starts the worker and
@@ -100,8 +104,18 @@ func (b *bench) pairs(ctx context.Context, name string, ours, base request) (pai
 					res.warmFailures += warm.failures()
 				}
 			}
+			after := func(throughput) error { return nil }
+			if b.around != nil {
+				var err error
+				if after, err = b.around(ctx, isOurs); err != nil {
+					return res, err
+				}
+			}
 			t, err := b.gen.Closed(ctx, req, b.o.conns, b.o.duration)
 			if err != nil {
+				return res, err
+			}
+			if err := after(t); err != nil {
 				return res, err
 			}
 			if b.between != nil {

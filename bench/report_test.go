@@ -99,6 +99,26 @@ func TestReportRendersAndEncodesNaN(t *testing.T) {
 	}
 }
 
+// A row for the record shows its figures with no verdict, passes -strict,
+// and still fails on a problem.
+func TestRowForTheRecord(t *testing.T) {
+	r := pairRow("3 partitions vs 1", "req/s", []float64{900, 1100}, []float64{1000, 1000}, forTheRecord())
+	if !r.Pass {
+		t.Error("a row for the record failed with no problem")
+	}
+	c := r.cells()
+	if c[4] != "none (for the record)" || c[5] != "—" {
+		t.Errorf("target and result cells: got %q, %q; want %q, %q", c[4], c[5], "none (for the record)", "—")
+	}
+	if !(Report{Rows: []Row{r}}).AllPass() {
+		t.Error("AllPass: a row for the record counted as missed")
+	}
+	r = r.problem("12 messages lost")
+	if r.Pass || r.cells()[5] != "FAIL" {
+		t.Errorf("with a problem: got pass %v, result %q; want false, FAIL", r.Pass, r.cells()[5])
+	}
+}
+
 func TestParseWrk(t *testing.T) {
 	out := `Running 5s test @ http://127.0.0.1:8080/
   2 threads and 50 connections
