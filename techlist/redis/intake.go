@@ -11,8 +11,8 @@ import (
 	"github.com/techlist/techlist"
 )
 
-// IntakeQueue is the queue an Intake publishes to: *Publisher (pub/sub)
-// or *StreamPublisher.
+// IntakeQueue is the queue an Intake publishes to: *Publisher (pub/sub),
+// *StreamPublisher, or *PartitionedPublisher.
 type IntakeQueue interface {
 	publishCmd(ctx context.Context, id string, payload []byte) *goredis.Cmd
 	published(cmd *goredis.Cmd) error

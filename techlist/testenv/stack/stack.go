@@ -188,6 +188,13 @@ func (s *Stack) retire(name string) {
 // until it is ready. The new process is the one stopped at the end.
 func (s *Stack) Restart(tb testing.TB, name string) {
 	tb.Helper()
+	s.RestartWith(tb, name, nil)
+}
+
+// RestartWith is Restart with the variables of changes set anew, the rest
+// of the environment as it was.
+func (s *Stack) RestartWith(tb testing.TB, name string, changes map[string]string) {
+	tb.Helper()
 	if _, ok := s.procs[name]; ok {
 		s.Stop(tb, name)
 	}
@@ -196,7 +203,11 @@ func (s *Stack) Restart(tb testing.TB, name string) {
 		tb.Fatalf("restart %s: it never ran in this stack", name)
 	}
 	logs := &testenv.Buffer{}
-	p, err := last.Restart(logs) // on the port it had
+	var env []string
+	for k, v := range changes {
+		env = append(env, k+"="+v)
+	}
+	p, err := last.Restart(logs, env...) // on the port it had
 	if err != nil {
 		tb.Fatal(err)
 	}
