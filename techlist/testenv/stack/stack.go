@@ -249,6 +249,12 @@ func (s *Stack) Logs(tb testing.TB, name string) string {
 	return m.logs.String()
 }
 
+// Pid returns the process id of the running service name.
+func (s *Stack) Pid(tb testing.TB, name string) int {
+	tb.Helper()
+	return s.running(tb, name).Pid()
+}
+
 func (s *Stack) running(tb testing.TB, name string) *member {
 	tb.Helper()
 	m, ok := s.procs[name]
