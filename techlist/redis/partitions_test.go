@@ -311,3 +311,28 @@ func TestConsumerFindsRegisteredPartitions(t *testing.T) {
 		t.Errorf("backlog after the acks: got %d, %v; want 0", n, err)
 	}
 }
+
+// A partition that cannot be read (here a key of the wrong type where its
+// stream was) does not keep the others' entries from the worker.
+func TestBrokenPartitionDoesNotHoldUpTheOthers(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	streams := redis.PartitionStreams(names.Channel, 3)
+	cfg := streamConfig(names.Channel, "c")
+	cfg.Partitions = 3
+	c := newConsumer(t, rdb, cfg)
+	if err := rdb.Del(ctx, streams[1]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, streams[1], "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, rdb, streams[2], "fine", 1)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := c.Receive(ctx)
+	if err != nil || c.Streams()[d.Partition] != streams[2] {
+		t.Fatalf("got %+v, %v; want the entry of %s", d, err, streams[2])
+	}
+}

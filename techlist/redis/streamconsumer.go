@@ -29,7 +29,7 @@ type StreamConfig struct {
 	Read int
 	// Block is how long a read waits for new entries when every stream is
 	// empty; with several streams the wait goes to one stream at a time,
-	// in turn, for Block divided by their number.
+	// in turn, for Block divided by their number (100 ms at most).
 	Block time.Duration
 	// ClaimIdle is the visibility timeout: an entry another consumer took
 	// and has not acknowledged, nor kept (see StreamConsumer), for this
@@ -207,9 +207,7 @@ func (s *StreamConsumer) Receive(ctx context.Context) (techlist.Delivery, error)
 				return techlist.Delivery{}, err
 			}
 		}
-		if err := s.claimDue(ctx); err != nil {
-			return techlist.Delivery{}, err
-		}
+		s.claimDue(ctx)
 		if s.buffered() {
 			continue
 		}
@@ -241,34 +239,49 @@ func (s *StreamConsumer) buffered() bool {
 	return slices.ContainsFunc(s.partsNow(), func(p *streamPart) bool { return len(p.buf) > 0 })
 }
 
-// claimDue runs the claim of each partition whose time has come.
-func (s *StreamConsumer) claimDue(ctx context.Context) error {
+// claimDue runs the claim of each partition whose time has come. A failed
+// claim is logged and tried again at the partition's next claim: it must
+// not keep the worker from reading the other partitions (or this one,
+// when only the claim failed).
+func (s *StreamConsumer) claimDue(ctx context.Context) {
 	for _, p := range s.partsNow() {
 		if now := time.Now(); !now.Before(p.nextClaim) {
 			p.nextClaim = now.Add(max(s.cfg.ClaimIdle/2, 100*time.Millisecond))
-			if err := s.claim(ctx, p); err != nil {
-				return err
+			if err := s.claim(ctx, p); err != nil && ctx.Err() == nil {
+				s.logger.Warn("claiming the stale entries of a stream failed; trying again at its next claim", "stream", p.stream, "err", err)
 			}
 		}
 	}
-	return nil
 }
+
+// maxPartitionWait bounds the wait on one of several streams: an entry
+// appended to another is read at the latest that much later.
+const maxPartitionWait = 100 * time.Millisecond
 
 // readAll reads new entries. One stream is read waiting up to Block. With
 // several, each is read without waiting, side by side (one pipeline; on a
 // cluster, one per node at once, since one XREADGROUP cannot span slots);
-// when none had any, one of them, in turn, is read waiting Block/n.
+// when none had any, one of them, in turn, is read waiting Block/n, at
+// most maxPartitionWait. A stream whose read failed (its master down, say)
+// does not hold up the entries read from the others.
 func (s *StreamConsumer) readAll(ctx context.Context) error {
 	parts := s.partsNow()
 	if len(parts) == 1 {
 		return s.read(ctx, parts, s.cfg.Block)
 	}
-	if err := s.read(ctx, parts, -1); err != nil || s.buffered() {
+	err := s.read(ctx, parts, -1)
+	if s.buffered() {
+		if err != nil && ctx.Err() == nil {
+			s.logger.Warn("reading some stream partitions failed; handing out what the others had", "err", err)
+		}
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	p := parts[s.wait%len(parts)]
 	s.wait = (s.wait + 1) % len(parts)
-	return s.read(ctx, []*streamPart{p}, s.cfg.Block/time.Duration(len(parts)))
+	return s.read(ctx, []*streamPart{p}, min(s.cfg.Block/time.Duration(len(parts)), maxPartitionWait))
 }
 
 // read takes up to Read new entries of each of parts into their buffers,
