@@ -47,6 +47,7 @@ type settings struct {
 	localEntries    int
 	listCachePages  int
 	streamMaxLen    int64
+	partitions      int
 	pendingTTL      time.Duration
 	publishBatch    int
 	idempotencyTTL  time.Duration
@@ -72,6 +73,7 @@ func readSettings(env *config.Env) settings {
 		listCachePages: env.Int("LIST_CACHE_PAGES", redis.DefaultMaxPages, 1, 1_000_000),
 		queueMode:      env.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams"),
 		streamMaxLen:   int64(env.Int("STREAM_MAX_LEN", 1_000_000, 1, 1<<40)),
+		partitions:     env.Int("STREAM_PARTITIONS", 1, 1, redis.MaxPartitions),
 		idempotencyTTL: env.PositiveDuration("IDEMPOTENCY_TTL", 24*time.Hour),
 		pendingTTL:     env.PositiveDuration("PENDING_TTL", time.Hour),
 		publishBatch:   env.Int("PUBLISH_BATCH", 128, 1, 10_000),
@@ -260,10 +262,10 @@ func serve(ctx context.Context, cfg settings, handler http.Handler, logger *slog
 }
 
 // publisher returns the queue of the configured mode: the pub/sub channel,
-// or the stream of the same name.
+// or the stream of the same name, or its STREAM_PARTITIONS partitions.
 func publisher(cfg settings, rdb goredis.UniversalClient) redis.IntakeQueue {
 	if cfg.queueMode == "streams" {
-		return redis.NewStreamPublisher(rdb, cfg.channel, cfg.streamMaxLen, redis.MarkerTTL(cfg.server.PublishRetry))
+		return redis.NewPartitionedPublisher(rdb, cfg.channel, cfg.partitions, cfg.streamMaxLen, redis.MarkerTTL(cfg.server.PublishRetry))
 	}
 	return redis.NewPublisher(rdb, cfg.channel)
 }

@@ -12,6 +12,9 @@ type Delivery struct {
 	Payload    []byte
 	ID         string
 	Deliveries int64
+	// Partition is the source's own index of the stream holding the entry,
+	// when it reads several (partitioned streams); 0 otherwise.
+	Partition int
 }
 
 // ErrNoSubscribers is returned by a publish when no worker was subscribed

@@ -69,6 +69,7 @@ func readSettings(env *config.Env) settings {
 		queueMode:   env.Enum("QUEUE_MODE", "pubsub", "pubsub", "streams"),
 		stream: redis.StreamConfig{
 			Group:         env.String("STREAM_GROUP", "workers"),
+			Partitions:    env.Int("STREAM_PARTITIONS", 1, 1, redis.MaxPartitions),
 			Consumer:      env.String("WORKER_NAME", defaultWorkerName()),
 			Block:         time.Second,
 			ClaimIdle:     env.Duration("CLAIM_IDLE", 30*time.Second),
@@ -225,42 +226,61 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return errors.Join(consumeErr, serveErr)
 }
 
-// manageDeadLetters lists or replays the dead letters of the stream.
+// manageDeadLetters lists or replays the dead letters of every stream a
+// worker drains: the single stream, this STREAM_PARTITIONS' partitions and
+// every registered one.
 func manageDeadLetters(ctx context.Context, action string, cfg settings, stdout io.Writer) error {
+	if action != "list" && action != "replay" {
+		return fmt.Errorf("-dead-letters %q: want list or replay", action)
+	}
 	rdb := redis.NewClient(cfg.redis)
 	defer rdb.Close()
-	switch action {
-	case "list":
-		letters, err := redis.ListDeadLetters(ctx, rdb, cfg.channel, 10000)
+	streams, err := redis.KnownStreams(ctx, rdb, cfg.channel, cfg.stream.Partitions)
+	if err != nil {
+		return err
+	}
+	for _, stream := range streams {
+		if action == "replay" {
+			err = replayDeadLetters(ctx, rdb, cfg, stream, stdout)
+		} else {
+			err = listDeadLetters(ctx, rdb, stream, stdout)
+		}
 		if err != nil {
 			return err
 		}
-		enc := json.NewEncoder(stdout)
-		for _, l := range letters {
-			if err := enc.Encode(l); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(stdout, "%d dead letters in %s\n", len(letters), redis.DeadStream(cfg.channel))
-		return nil
-	case "replay":
-		return replayDeadLetters(ctx, rdb, cfg, stdout)
-	default:
-		return fmt.Errorf("-dead-letters %q: want list or replay", action)
 	}
+	return nil
 }
 
-// replayDeadLetters appends the dead letters to the stream again, within
-// the api-server's STREAM_MAX_LEN: at the bound it stops, leaving the rest
-// dead, and says so.
-func replayDeadLetters(ctx context.Context, rdb goredis.UniversalClient, cfg settings, stdout io.Writer) error {
-	pub := redis.NewStreamPublisher(rdb, cfg.channel, cfg.replay.streamMaxLen, redis.MarkerTTL(cfg.replay.publishRetry))
+// listDeadLetters writes the dead letters of stream as JSON lines, then a
+// line counting them.
+func listDeadLetters(ctx context.Context, rdb goredis.UniversalClient, stream string, stdout io.Writer) error {
+	letters, err := redis.ListDeadLetters(ctx, rdb, stream, 10000)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	for _, l := range letters {
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%d dead letters in %s\n", len(letters), redis.DeadStream(stream))
+	return nil
+}
+
+// replayDeadLetters appends the dead letters of stream to it again,
+// within its share of the api-server's STREAM_MAX_LEN: at the bound it
+// stops, leaving the rest dead, and says so.
+func replayDeadLetters(ctx context.Context, rdb goredis.UniversalClient, cfg settings, stream string, stdout io.Writer) error {
+	maxLen := redis.PartitionMaxLen(cfg.replay.streamMaxLen, cfg.stream.Partitions)
+	pub := redis.NewStreamPublisher(rdb, stream, maxLen, redis.MarkerTTL(cfg.replay.publishRetry))
 	n, err := pub.ReplayDeadLetters(ctx)
-	fmt.Fprintf(stdout, "replayed %d dead letters from %s to %s\n", n, redis.DeadStream(cfg.channel), cfg.channel)
+	fmt.Fprintf(stdout, "replayed %d dead letters from %s to %s\n", n, redis.DeadStream(stream), stream)
 	if errors.Is(err, techlist.ErrQueueFull) {
-		left, _ := rdb.XLen(ctx, redis.DeadStream(cfg.channel)).Result()
-		return fmt.Errorf("stopped: the stream %s holds STREAM_MAX_LEN (%d) entries; %d dead letters left in %s, replay again once the workers have caught up",
-			cfg.channel, cfg.replay.streamMaxLen, left, redis.DeadStream(cfg.channel))
+		left, _ := rdb.XLen(ctx, redis.DeadStream(stream)).Result()
+		return fmt.Errorf("stopped: the stream %s holds its share of STREAM_MAX_LEN (%d of %d over %d partitions); %d dead letters left in %s, replay again once the workers have caught up",
+			stream, maxLen, cfg.replay.streamMaxLen, cfg.stream.Partitions, left, redis.DeadStream(stream))
 	}
 	return err
 }
@@ -281,18 +301,7 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "worker_dead_lettered_total", Help: "Stream entries moved to the dead-letter stream by this worker.",
 		}, func() float64 { return float64(sc.DeadLettered()) }))
-		backlog := redis.NewStreamPublisher(rdb, cfg.channel, 0, 0)
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "worker_stream_backlog", Help: "Entries in the stream not yet stored (unread or pending); -1 when Redis does not answer.",
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			n, err := backlog.Backlog(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(n)
-		}))
+		reg.MustRegister(streamBacklog{consumer: sc})
 		return sc, sc.Close, nil
 	}
 	var sub *redis.ChannelConsumer

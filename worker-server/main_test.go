@@ -327,6 +327,9 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"REDIS_ADDRS", "no-port"},
 		{"QUEUE_MODE", "kafka"},
 		{"MAX_DELIVERIES", "0"},
+		{"STREAM_PARTITIONS", "0"},
+		{"STREAM_PARTITIONS", "65"},
+		{"STREAM_PARTITIONS", "3.5"},
 		{"CLAIM_IDLE", "a while"},
 		{"PUBSUB_BUFFER", "0"},
 		{"PUBSUB_BUFFER", "lots"},
@@ -411,6 +414,49 @@ func TestReplayCommandKeepsStreamMaxLen(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "replayed 2 dead letters") || rdb.XLen(ctx, names.Channel).Val() != 4 {
 		t.Errorf("replay with room: got %q and %d entries, want 2 replayed and 4 entries", stdout.String(), rdb.XLen(ctx, names.Channel).Val())
+	}
+}
+
+// -dead-letters lists and replays the dead letters of every stream a
+// worker drains: the single stream, its own partitions, and partitions an
+// api-server with another STREAM_PARTITIONS registered; each letter goes
+// back to its own stream.
+func TestDeadLettersCoverAllPartitions(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	three := redis.PartitionStreams(names.Channel, 3)
+	two := redis.PartitionStreams(names.Channel, 2)
+	if err := rdb.SAdd(ctx, redis.PartitionsKey(names.Channel), two[0], two[1]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	streams := []string{names.Channel, three[1], two[1]}
+	for i, stream := range streams {
+		env := techlist.NewEnvelope(fmt.Sprintf("01890a5d-ac96-774b-bcce-%s%02d", testenv.Suffix(), i), "Go", time.Now())
+		b, _ := env.Encode()
+		if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: redis.DeadStream(stream), Values: []any{"envelope", b}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"REDIS_ADDRS": testenv.RedisAddr(), "REDIS_CHANNEL": names.Channel, "STREAM_PARTITIONS": "3"}
+	var stdout syncBuffer
+	if err := run(ctx, []string{"-dead-letters", "list"}, getenvFrom(env), &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range streams {
+		if want := "1 dead letters in " + redis.DeadStream(stream) + "\n"; !strings.Contains(stdout.String(), want) {
+			t.Errorf("list: want %q in\n%s", want, stdout.String())
+		}
+	}
+	stdout = syncBuffer{}
+	if err := run(ctx, []string{"-dead-letters", "replay"}, getenvFrom(env), &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range streams {
+		if rdb.XLen(ctx, stream).Val() != 1 || rdb.XLen(ctx, redis.DeadStream(stream)).Val() != 0 {
+			t.Errorf("after replay: %s holds %d, its dead letters %d; want 1 and 0 (%s)", stream,
+				rdb.XLen(ctx, stream).Val(), rdb.XLen(ctx, redis.DeadStream(stream)).Val(), stdout.String())
+		}
 	}
 }
 

@@ -15,3 +15,12 @@ func Queued(a *AutoPipeline) int { return len(a.jobs) }
 
 // Blocked is how many callers wait for room in a's queue.
 func Blocked(a *AutoPipeline) int { return int(a.blocked.Load()) }
+
+// KeySlot is Redis Cluster's slot of key, as computed here.
+func KeySlot(key string) int { return keySlot(key) }
+
+// StreamKeys are the keys of stream besides the stream itself: its dead
+// letters, failure records and attempt counts, and the append marker of id.
+func StreamKeys(stream, id string) []string {
+	return []string{DeadStream(stream), errorsKey(stream), attemptsKey(stream), markerKey(stream, id)}
+}

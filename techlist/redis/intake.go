@@ -11,8 +11,8 @@ import (
 	"github.com/techlist/techlist"
 )
 
-// IntakeQueue is the queue an Intake publishes to: *Publisher (pub/sub)
-// or *StreamPublisher.
+// IntakeQueue is the queue an Intake publishes to: *Publisher (pub/sub),
+// *StreamPublisher, or *PartitionedPublisher.
 type IntakeQueue interface {
 	publishCmd(ctx context.Context, id string, payload []byte) *goredis.Cmd
 	published(cmd *goredis.Cmd) error
@@ -51,7 +51,7 @@ func (in *Intake) Publish(ctx context.Context, env techlist.Envelope) error {
 	}
 	set, index := in.pending.markCmds(ctx, env.ID, in.pendingTTL)
 	pub := in.queue.publishCmd(ctx, env.ID, payload)
-	if err := in.pipe.Do(ctx, set, index, pub); err != nil {
+	if err := in.send(ctx, set, index, pub); err != nil {
 		return err
 	}
 	pubErr := in.queue.published(pub)
@@ -65,6 +65,30 @@ func (in *Intake) Publish(ctx context.Context, env techlist.Envelope) error {
 		return fmt.Errorf("queued %s, but its pending mark was not set: %w", env.ID, err)
 	}
 	return nil
+}
+
+// registrar is a queue that registers itself once, with the first
+// publishes (see PartitionedPublisher): its registration rides in their
+// pipeline until one succeeded.
+type registrar interface {
+	registerCmd(ctx context.Context) goredis.Cmder
+	registeredBy(cmd goredis.Cmder)
+}
+
+func (in *Intake) send(ctx context.Context, set, index, pub goredis.Cmder) error {
+	r, ok := in.queue.(registrar)
+	if !ok {
+		return in.pipe.Do(ctx, set, index, pub)
+	}
+	reg := r.registerCmd(ctx)
+	if reg == nil {
+		return in.pipe.Do(ctx, set, index, pub)
+	}
+	err := in.pipe.Do(ctx, set, index, pub, reg)
+	if err == nil {
+		r.registeredBy(reg)
+	}
+	return err
 }
 
 // notSent reports whether err says the command never reached Redis: no

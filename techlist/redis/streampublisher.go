@@ -107,13 +107,15 @@ func (p *StreamPublisher) appendCmd(ctx context.Context, id, token string, paylo
 
 // appended returns techlist.ErrQueueFull when the script found the stream
 // at its bound, and nil when it appended the entry or found it appended.
-func (p *StreamPublisher) appended(cmd *goredis.Cmd) error {
+func (p *StreamPublisher) appended(cmd *goredis.Cmd) error { return appendOutcome(p.stream, cmd) }
+
+func appendOutcome(stream string, cmd *goredis.Cmd) error {
 	err := cmd.Err()
 	if errors.Is(err, goredis.Nil) {
 		return techlist.ErrQueueFull
 	}
 	if err != nil {
-		return fmt.Errorf("append to stream %s: %w", p.stream, err)
+		return fmt.Errorf("append to stream %s: %w", stream, err)
 	}
 	return nil
 }

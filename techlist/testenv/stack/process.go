@@ -233,13 +233,15 @@ func (p *Process) Kill() error {
 }
 
 // Restart starts the program again, as it was started and on the port it
-// had, with its output to logs. p must have exited.
-func (p *Process) Restart(logs io.Writer) (*Process, error) {
+// had, with its output to logs, and env (KEY=VALUE) added to its
+// environment, winning over what it had. p must have exited.
+func (p *Process) Restart(logs io.Writer, env ...string) (*Process, error) {
 	if !p.Exited() {
 		return nil, fmt.Errorf("restart %s: it is still running", p.Name)
 	}
 	c := p.Command()
 	c.Logs = logs
+	c.Env = append(c.Env, env...)
 	return Start(c)
 }
 

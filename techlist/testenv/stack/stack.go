@@ -190,6 +190,13 @@ func (s *Stack) retire(name string) {
 // until it is ready. The new process is the one stopped at the end.
 func (s *Stack) Restart(tb testing.TB, name string) {
 	tb.Helper()
+	s.RestartWith(tb, name, nil)
+}
+
+// RestartWith is Restart with the variables of changes set anew, the rest
+// of the environment as it was.
+func (s *Stack) RestartWith(tb testing.TB, name string, changes map[string]string) {
+	tb.Helper()
 	if _, ok := s.procs[name]; ok {
 		s.Stop(tb, name)
 	}
@@ -198,7 +205,11 @@ func (s *Stack) Restart(tb testing.TB, name string) {
 		tb.Fatalf("restart %s: it never ran in this stack", name)
 	}
 	logs := &testenv.Buffer{}
-	p, err := last.Restart(logs) // on the port it had
+	var env []string
+	for k, v := range changes {
+		env = append(env, k+"="+v)
+	}
+	p, err := last.Restart(logs, env...) // on the port it had
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -238,6 +249,12 @@ func (s *Stack) Logs(tb testing.TB, name string) string {
 		tb.Fatalf("%s never ran in this stack", name)
 	}
 	return m.logs.String()
+}
+
+// Pid returns the process id of the running service name.
+func (s *Stack) Pid(tb testing.TB, name string) int {
+	tb.Helper()
+	return s.running(tb, name).Pid()
 }
 
 func (s *Stack) running(tb testing.TB, name string) *member {
