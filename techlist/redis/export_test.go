@@ -1,6 +1,11 @@
 package redis
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/techlist/techlist"
+)
 
 // SetNow makes c read the time from now, so tests can move a page past its
 // deadlines without waiting.
@@ -15,3 +20,9 @@ func Queued(a *AutoPipeline) int { return len(a.jobs) }
 
 // Blocked is how many callers wait for room in a's queue.
 func Blocked(a *AutoPipeline) int { return int(a.blocked.Load()) }
+
+// ReserveWithToken is Reserve for the request holding token, as when the
+// client resends the script of one request.
+func ReserveWithToken(ctx context.Context, i *Idempotency, key, fp, id, token string) (techlist.KeyReservation, error) {
+	return i.reserve(ctx, key, fp, id, token)
+}
