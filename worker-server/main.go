@@ -293,7 +293,8 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 			}
 			return float64(n)
 		}))
-		return sc, sc.Close, nil
+		stopAnnouncing := announceStreams(ctx, rdb, cfg, logger)
+		return sc, func() { stopAnnouncing(); sc.Close() }, nil
 	}
 	var sub *redis.ChannelConsumer
 	chanCfg := cfg.pubsub
@@ -315,7 +316,8 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 		logger.Warn("PUBSUB_BUFFER is more than the worker can finish within SHUTDOWN_TIMEOUT at TASK_COST and WORKER_CONCURRENCY: a stop under a full buffer loses the rest",
 			"pubsub_buffer", cfg.pubsub.Buffer, "drain_capacity", most)
 	}
-	return sub, func() { sub.Close() }, nil
+	stopWatching := watchStream(ctx, rdb, cfg, logger)
+	return sub, func() { stopWatching(); sub.Close() }, nil
 }
 
 // drainCapacity estimates how many messages the worker finishes within
