@@ -159,6 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		QueueMode: cfg.queueMode,
 		Waiting:   stats.Waiting(queue, pending.Count),
 		Total:     stats.RowCounter(store.DB(), cfg.mysql.Table),
+		Workers:   workerCounter(rdb, cfg.channel),
 		Cache:     cacheCounter,
 	}, logger)
 	reader := cacheaside.NewReader(cache, store, newLocal(cfg, reg), logger, cacheCounter)
@@ -282,6 +283,14 @@ func watchQueueMode(ctx context.Context, cfg settings, rdb goredis.UniversalClie
 		return redis.StreamsModeProblem(ctx, rdb, cfg.channel)
 	}, logger)
 	return []service.Check{{Name: "queue_mode", Ping: watch.Ping, Explain: true}}, watch.Start(ctx, 10*time.Second)
+}
+
+// workerCounter counts the live workers on channel by queue mode.
+func workerCounter(rdb goredis.UniversalClient, channel string) func(context.Context) (stats.Workers, error) {
+	return func(ctx context.Context) (stats.Workers, error) {
+		n, err := redis.CountWorkers(ctx, rdb, channel)
+		return stats.Workers{PubSub: n.PubSub, Streams: n.Streams}, err
+	}
 }
 
 // newID makes a UUIDv7: time-ordered, so the primary key orders by

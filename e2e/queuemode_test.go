@@ -12,7 +12,8 @@ import (
 // TestQueueModeMismatchIsVisible: an api-server in streams mode with only a
 // pub/sub worker live accepts writes that nobody will store. It keeps
 // accepting them (the stream keeps them), but /readyz fails on queue_mode
-// saying why, and both programs log an error naming QUEUE_MODE. Once a
+// saying why, /api/v1/stats counts the workers by mode, and both programs
+// log an error naming QUEUE_MODE. Once a
 // streams worker runs, the api-server is ready again and what waited is
 // stored. With no worker at all it is ready: the stream buffers by design.
 func TestQueueModeMismatchIsVisible(t *testing.T) {
@@ -49,6 +50,9 @@ func TestQueueModeMismatchIsVisible(t *testing.T) {
 		t.Errorf("/readyz: got %s, want queue_mode failing with a message naming QUEUE_MODE", body)
 	}
 	logged("api-server", "QUEUE_MODE differs: this api-server runs streams")
+	if _, stats := fetch(t, http.MethodGet, s.APIURL+"/api/v1/stats"); !strings.Contains(stats, `"workers":{"pubsub":1,"streams":0}`) {
+		t.Errorf("/api/v1/stats: got %s, want workers: 1 pubsub, 0 streams", stats)
+	}
 	second := post(t, s.APIURL, "while the modes differ "+testenv.Suffix()) // still 202
 
 	s.Add(t, "worker-server#2", stack.Environ(env, map[string]string{"QUEUE_MODE": "streams"}))
