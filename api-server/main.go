@@ -161,6 +161,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		QueueMode: cfg.queueMode,
 		Waiting:   stats.Waiting(queue, pending.Count),
 		Total:     stats.RowCounter(store.DB(), cfg.mysql.Table),
+		Workers:   workerCounter(rdb, cfg.channel),
 		Cache:     cacheCounter,
 	}, logger)
 	reader := cacheaside.NewReader(cache, store, newLocal(cfg, reg), logger, cacheCounter)
@@ -178,16 +179,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg.MustRegister(live.ClientsGauge(hub))
 	defer live.Start(ctx, hub)() // stops with ctx, before Redis is closed
 
+	modeChecks, stopWatch := watchQueueMode(ctx, cfg, rdb, logger)
+	defer stopWatch()
 	handler := httpapi.NewServer(cfg.server, httpapi.Deps{
 		Logger:      logger,
 		Reader:      reader,
 		Publisher:   cfg.tracing.Publisher(redis.NewIntake(pipe, queue, pending, cfg.pendingTTL), cfg.channel),
 		Pending:     pending,
 		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL, cfg.idemLease),
-		Checks: []service.Check{
+		Checks: append([]service.Check{
 			{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
 			{Name: "mysql", Ping: store.Ping},
-		},
+		}, modeChecks...),
 		Metrics:  apiMetrics,
 		Gatherer: reg,
 		NewID:    newID,
@@ -268,6 +271,28 @@ func publisher(cfg settings, rdb goredis.UniversalClient) redis.IntakeQueue {
 		return redis.NewPartitionedPublisher(rdb, cfg.channel, cfg.partitions, cfg.streamMaxLen, redis.MarkerTTL(cfg.server.PublishRetry))
 	}
 	return redis.NewPublisher(rdb, cfg.channel)
+}
+
+// watchQueueMode, in streams mode, watches whether only pub/sub workers
+// are live, which would never store what is accepted: an error is logged
+// when it starts and /readyz fails on check queue_mode while it lasts.
+// POSTs are still accepted: the stream keeps them for a streams worker.
+func watchQueueMode(ctx context.Context, cfg settings, rdb goredis.UniversalClient, logger *slog.Logger) ([]service.Check, func()) {
+	if cfg.queueMode != "streams" {
+		return nil, func() {}
+	}
+	watch := service.NewWatch("queue_mode", func(ctx context.Context) (string, error) {
+		return redis.StreamsModeProblem(ctx, rdb, cfg.channel)
+	}, logger)
+	return []service.Check{{Name: "queue_mode", Ping: watch.Ping, Explain: true}}, watch.Start(ctx, 10*time.Second)
+}
+
+// workerCounter counts the live workers on channel by queue mode.
+func workerCounter(rdb goredis.UniversalClient, channel string) func(context.Context) (stats.Workers, error) {
+	return func(ctx context.Context) (stats.Workers, error) {
+		n, err := redis.CountWorkers(ctx, rdb, channel)
+		return stats.Workers{PubSub: n.PubSub, Streams: n.Streams}, err
+	}
 }
 
 // newID makes a UUIDv7: time-ordered, so the primary key orders by

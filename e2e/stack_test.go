@@ -52,6 +52,13 @@ type Stack = stack.Stack
 // test failed.
 func startStack(t *testing.T, extra map[string]string) *Stack {
 	t.Helper()
+	return stack.Services(t, binDir, stackEnv(t), extra)
+}
+
+// stackEnv is the environment startStack gives the services: a database,
+// a channel and a cache prefix of the test's own.
+func stackEnv(t *testing.T) map[string]string {
+	t.Helper()
 	db := testenv.MySQLConfig(t)
 	_, names := testenv.Redis(t)
 	common := map[string]string{
@@ -65,7 +72,7 @@ func startStack(t *testing.T, extra map[string]string) *Stack {
 		"REDIS_CACHE":    names.Prefix,
 		"TASK_COST":      "20ms",
 	}
-	return stack.Services(t, binDir, common, extra)
+	return common
 }
 
 // watchStored subscribes to the worker's tech.created events (the worker

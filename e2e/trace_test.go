@@ -217,6 +217,15 @@ func TestTraceparentTravelsWithTracingOff(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, s.APIURL+"/api/v1/techs", strings.NewReader(`{"text":"traceparent `+testenv.Suffix()+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("traceparent", tp)
+	// A legal tracestate of about 8 KB (32 members, 31 of 250
+	// characters): the envelope keeps at most 512 characters of it,
+	// dropping the long members first, as the W3C spec allows.
+	state := []string{"a=1"}
+	for i := range 31 {
+		key := fmt.Sprint("k", i)
+		state = append(state, key+"="+strings.Repeat("v", 250-len(key)-1))
+	}
+	req.Header.Set("tracestate", strings.Join(state, ","))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +241,10 @@ func TestTraceparentTravelsWithTracingOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, err := techlist.DecodeEnvelope([]byte(msg.Payload))
-	if err != nil || env.Traceparent != tp {
-		t.Errorf("the envelope %s: traceparent %q (%v), want %q", msg.Payload, env.Traceparent, err, tp)
+	if err != nil || env.Traceparent != tp || env.Tracestate != "a=1" {
+		t.Errorf("the envelope %s: traceparent %q, tracestate %q (%v), want %q and a=1", msg.Payload, env.Traceparent, env.Tracestate, err, tp)
+	}
+	if len(msg.Payload) > 1024 {
+		t.Errorf("the envelope is %d bytes, want at most 1024: the tracestate was not bounded", len(msg.Payload))
 	}
 }

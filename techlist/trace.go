@@ -1,6 +1,9 @@
 package techlist
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 // TraceContext is the W3C trace context a message carries across the queue
 // (the envelope) and back to the pages (the tech.created event): the
@@ -37,8 +40,38 @@ func (c TraceContext) checked() TraceContext {
 	if !ValidTraceparent(c.Traceparent) {
 		return TraceContext{}
 	}
-	if !ValidTracestate(c.Tracestate) {
+	if c.Tracestate = BoundTracestate(c.Tracestate); !ValidTracestate(c.Tracestate) {
 		c.Tracestate = ""
 	}
 	return c
+}
+
+// MaxTracestate is the most of a tracestate a message carries: the 512
+// characters the W3C Trace Context spec asks every tracer to pass on. A
+// caller may send 32 members of 256 characters (about 8 KB), which would
+// otherwise ride in every envelope and event.
+const MaxTracestate = 512
+
+// BoundTracestate returns s cut to at most MaxTracestate characters as the
+// W3C spec says to truncate: members over 128 characters go first, then
+// members from the end. Empty members and the spaces around members go
+// too, when it cuts.
+func BoundTracestate(s string) string {
+	if len(s) <= MaxTracestate {
+		return s
+	}
+	var kept []string
+	size := -1 // the commas between members
+	for m := range strings.SplitSeq(s, ",") {
+		m = strings.Trim(m, " \t")
+		if m == "" || len(m) > 128 {
+			continue
+		}
+		if size+1+len(m) > MaxTracestate {
+			break
+		}
+		kept = append(kept, m)
+		size += 1 + len(m)
+	}
+	return strings.Join(kept, ",")
 }

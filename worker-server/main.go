@@ -302,7 +302,8 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 			Name: "worker_dead_lettered_total", Help: "Stream entries moved to the dead-letter stream by this worker.",
 		}, func() float64 { return float64(sc.DeadLettered()) }))
 		reg.MustRegister(streamBacklog{consumer: sc})
-		return sc, sc.Close, nil
+		stopAnnouncing := announceStreams(ctx, rdb, cfg, logger)
+		return sc, func() { stopAnnouncing(); sc.Close() }, nil
 	}
 	var sub *redis.ChannelConsumer
 	chanCfg := cfg.pubsub
@@ -324,7 +325,8 @@ func openSource(ctx context.Context, logger *slog.Logger, cfg settings, rdb gore
 		logger.Warn("PUBSUB_BUFFER is more than the worker can finish within SHUTDOWN_TIMEOUT at TASK_COST and WORKER_CONCURRENCY: a stop under a full buffer loses the rest",
 			"pubsub_buffer", cfg.pubsub.Buffer, "drain_capacity", most)
 	}
-	return sub, func() { sub.Close() }, nil
+	stopWatching := watchStream(ctx, rdb, cfg, logger)
+	return sub, func() { stopWatching(); sub.Close() }, nil
 }
 
 // drainCapacity estimates how many messages the worker finishes within

@@ -1,6 +1,11 @@
 package redis
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/techlist/techlist"
+)
 
 // SetNow makes c read the time from now, so tests can move a page past its
 // deadlines without waiting.
@@ -23,4 +28,10 @@ func KeySlot(key string) int { return keySlot(key) }
 // letters, failure records and attempt counts, and the append marker of id.
 func StreamKeys(stream, id string) []string {
 	return []string{DeadStream(stream), errorsKey(stream), attemptsKey(stream), markerKey(stream, id)}
+}
+
+// ReserveWithToken is Reserve for the request holding token, as when the
+// client resends the script of one request.
+func ReserveWithToken(ctx context.Context, i *Idempotency, key, fp, id, token string) (techlist.KeyReservation, error) {
+	return i.reserve(ctx, key, fp, id, token)
 }

@@ -48,7 +48,11 @@ func (i *Idempotency) key(k string) string {
 	return i.prefix + ":idem:" + hex.EncodeToString(sum[:])
 }
 
-// reserveKey decides on Redis's clock, in one round trip. A plain string
+// reserveKey decides on Redis's clock, in one round trip. The client
+// resends a script whose connection broke before the answer came back, so
+// one request may run it twice: a lease holding the request's own token is
+// its own, and the answer is the first run's again (reserved when the
+// record holds the request's own new id, else retaken). A plain string
 // under the key is a record of the previous version: "pending:<id>" (in
 // flight, no lease: its outcome is unknown) or "<id>" (answered; its
 // request's fingerprint is unknown, so any request replays it).
@@ -63,7 +67,7 @@ if redis.call('TYPE', KEYS[1]).ok == 'string' then
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'id', string.sub(v, 9), 'state', 'unknown')
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
 end
-local r = redis.call('HMGET', KEYS[1], 'fp', 'id', 'state', 'lease')
+local r = redis.call('HMGET', KEYS[1], 'fp', 'id', 'state', 'lease', 'token')
 if not r[1] then
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'id', ARGV[2], 'state', 'inflight', 'lease', leaseUntil, 'token', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -71,6 +75,10 @@ if not r[1] then
 end
 if r[1] ~= ARGV[1] then return {'mismatch', ''} end
 if r[3] == 'done' then return {'replay', r[2]} end
+if r[3] == 'inflight' and r[5] == ARGV[3] then
+  if r[2] == ARGV[2] then return {'reserved', r[2]} end
+  return {'retaken', r[2]}
+end
 if r[3] == 'inflight' and tonumber(r[4]) > now then return {'busy', r[2]} end
 redis.call('HSET', KEYS[1], 'state', 'inflight', 'lease', leaseUntil, 'token', ARGV[3])
 return {'retaken', r[2]}
@@ -83,6 +91,11 @@ func (i *Idempotency) Reserve(ctx context.Context, key, fingerprint, id string) 
 	if err != nil {
 		return techlist.KeyReservation{}, err
 	}
+	return i.reserve(ctx, key, fingerprint, id, token)
+}
+
+// reserve runs reserveKey for the request holding token.
+func (i *Idempotency) reserve(ctx context.Context, key, fingerprint, id, token string) (techlist.KeyReservation, error) {
 	args := []any{fingerprint, id, token, i.lease.Milliseconds(), i.ttl.Milliseconds()}
 	v, err := reserveKey.Run(ctx, i.rdb, []string{i.key(key)}, args...).StringSlice()
 	if err != nil {

@@ -1,11 +1,15 @@
 package redis_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,4 +210,98 @@ func TestIdempotencyReadsTheOldRecords(t *testing.T) {
 	checkReservation(t, "answered", reserve(t, idem, "answered", "fp-a", "id-c"), techlist.KeyReplay, "id-a")
 	checkReservation(t, "in flight, outcome unknown", reserve(t, idem, "in-flight", "fp-a", "id-d"), techlist.KeyRetaken, "id-b")
 	checkReservation(t, "in flight, then other text", reserve(t, idem, "in-flight", "fp-b", "id-e"), techlist.KeyMismatch, "")
+}
+
+// The Redis client resends a script whose connection broke before the
+// answer came back, so one request may reserve twice. The second run finds
+// the request's own lease: the answer is the first run's, not busy (which
+// the api-server answers 409, to the request that holds the key).
+func TestIdempotencyRerunOfOneRequestFindsItsOwnLease(t *testing.T) {
+	t.Parallel()
+	idem, _ := newIdempotency(t, 300*time.Millisecond)
+	ctx := context.Background()
+	rerun := func(what, id, token string, outcome techlist.KeyOutcome, wantID string) {
+		t.Helper()
+		for run := range 2 {
+			res, err := redis.ReserveWithToken(ctx, idem, "key-1", "fp-a", id, token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkReservation(t, fmt.Sprintf("%s, run %d", what, run+1), res, outcome, wantID)
+		}
+	}
+	rerun("new key", "id-a", "token-1", techlist.KeyReserved, "id-a")
+	checkReservation(t, "another request meanwhile", reserve(t, idem, "key-1", "fp-a", "id-b"), techlist.KeyBusy, "id-a")
+	// The lease ends; another request retakes the key and does not learn
+	// whether its publish went through.
+	if err := idem.Unknown(ctx, pollReserve(t, idem, "key-1", "fp-a", techlist.KeyRetaken)); err != nil {
+		t.Fatal(err)
+	}
+	rerun("retaken after an unknown outcome", "id-d", "token-2", techlist.KeyRetaken, "id-a")
+}
+
+// The same, on a real broken connection: a proxy between the client and
+// Redis drops the connection instead of passing the first reservation's
+// answer on, the client resends the script, and the request still holds
+// its key.
+func TestIdempotencyReserveSurvivesABrokenConnection(t *testing.T) {
+	t.Parallel()
+	_, names := testenv.Redis(t)
+	proxy := newDroppingProxy(t, testenv.RedisAddr(), []byte("reserved"))
+	rdb := redis.NewClient(redis.Config{Addrs: []string{proxy}})
+	t.Cleanup(func() { rdb.Close() })
+	idem := redis.NewIdempotency(rdb, names.Prefix, time.Minute, time.Minute)
+	res := reserve(t, idem, "key-1", "fp-a", "id-a")
+	checkReservation(t, "Reserve whose first answer was lost", res, techlist.KeyReserved, "id-a")
+	if err := idem.Confirm(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	checkReservation(t, "the retry of the request", reserve(t, idem, "key-1", "fp-a", "id-b"), techlist.KeyReplay, "id-a")
+}
+
+// newDroppingProxy listens on a free port of 127.0.0.1 and relays to
+// upstream, except the first answer that holds drop: it closes that
+// connection instead of passing the answer on.
+func newDroppingProxy(t *testing.T, upstream string, drop []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var dropped atomic.Bool
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", upstream)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() { io.Copy(server, client); server.Close() }()
+			go func() {
+				defer client.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := server.Read(buf)
+					if n > 0 && bytes.Contains(buf[:n], drop) && dropped.CompareAndSwap(false, true) {
+						server.Close()
+						return
+					}
+					if n > 0 {
+						if _, werr := client.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

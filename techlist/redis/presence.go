@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -86,4 +87,68 @@ func (p *Presence) Withdraw(ctx context.Context) error {
 		return fmt.Errorf("withdraw %s from %s: %w", p.worker, p.key, err)
 	}
 	return nil
+}
+
+// StreamWorkersKey returns the key of the register of the workers that
+// read channel's stream (QUEUE_MODE=streams). It is kept like the pub/sub
+// register, and apart from it: the publish script counts only pub/sub
+// workers. Both registers share the channel's cluster slot.
+func StreamWorkersKey(channel string) string {
+	return strings.TrimSuffix(WorkersKey(channel), ":workers") + ":stream-workers"
+}
+
+// NewStreamPresence returns a streams worker's presence in the register of
+// channel's stream workers, each renewal holding for lease.
+func NewStreamPresence(rdb goredis.UniversalClient, channel, worker string, lease time.Duration) *Presence {
+	return &Presence{rdb: rdb, key: StreamWorkersKey(channel), worker: worker, lease: lease}
+}
+
+// Keep renews the lease every third of it until ctx ends, then withdraws
+// it. A failed renewal is logged; the next one may succeed.
+func (p *Presence) Keep(ctx context.Context, logger *slog.Logger) {
+	tick := time.NewTicker(p.lease / 3)
+	defer tick.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, p.lease/3)
+		if err := p.Renew(rctx); err != nil && ctx.Err() == nil {
+			logger.Warn("renewing the lease failed", "err", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.lease)
+			defer cancel()
+			if err := p.Withdraw(wctx); err != nil {
+				logger.Warn("withdrawing from the register of workers failed; the lease ends by itself", "err", err, "lease", p.lease)
+			}
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// LiveWorkers is how many workers of each queue mode hold a live lease on
+// a channel.
+type LiveWorkers struct {
+	PubSub  int64 `json:"pubsub"`
+	Streams int64 `json:"streams"`
+}
+
+// countLive counts the unexpired leases of each register, on Redis' clock.
+var countLive = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return {redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf'), redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')}
+`)
+
+// CountWorkers returns how many workers of each mode are live on channel.
+func CountWorkers(ctx context.Context, rdb goredis.UniversalClient, channel string) (LiveWorkers, error) {
+	n, err := countLive.Run(ctx, rdb, []string{WorkersKey(channel), StreamWorkersKey(channel)}).Int64Slice()
+	if err != nil {
+		return LiveWorkers{}, fmt.Errorf("count the live workers of %s: %w", channel, err)
+	}
+	if len(n) != 2 {
+		return LiveWorkers{}, fmt.Errorf("count the live workers of %s: unexpected answer %v", channel, n)
+	}
+	return LiveWorkers{PubSub: n[0], Streams: n[1]}, nil
 }

@@ -3,6 +3,8 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +130,70 @@ func TestWorkersKeySharesTheChannelSlot(t *testing.T) {
 			t.Errorf("WorkersKey(%q): got %q, want %q", tc.channel, got, tc.key)
 		}
 	}
+}
+
+func TestStreamWorkersKeySharesTheChannelSlot(t *testing.T) {
+	for _, tc := range []struct{ channel, key string }{
+		{"channel1", "{channel1}:stream-workers"},
+		{"{jobs}.eu", "{jobs}.eu:stream-workers"},
+	} {
+		if got := redis.StreamWorkersKey(tc.channel); got != tc.key {
+			t.Errorf("StreamWorkersKey(%q): got %q, want %q", tc.channel, got, tc.key)
+		}
+	}
+}
+
+// Each mode's workers are counted in their own register; an api-server in
+// streams mode has a problem only while pub/sub workers are live and no
+// streams worker is, and a pub/sub worker only while the stream holds
+// entries and no streams worker reads them.
+func TestQueueModeProblems(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	channel := names.Channel
+	var waiting int64
+	backlog := func(context.Context) (int64, error) { return waiting, nil }
+	check := func(what string, pubsub, streams int64, apiProblem, workerProblem bool) {
+		t.Helper()
+		n, err := redis.CountWorkers(ctx, rdb, channel)
+		if err != nil || n != (redis.LiveWorkers{PubSub: pubsub, Streams: streams}) {
+			t.Errorf("%s: CountWorkers got %+v, %v; want %d pubsub, %d streams", what, n, err, pubsub, streams)
+		}
+		p, err := redis.StreamsModeProblem(ctx, rdb, channel)
+		if err != nil || (p != "") != apiProblem || (apiProblem && !strings.Contains(p, "QUEUE_MODE")) {
+			t.Errorf("%s: StreamsModeProblem got %q, %v; want a problem naming QUEUE_MODE: %t", what, p, err, apiProblem)
+		}
+		p, err = redis.PubSubModeProblem(ctx, rdb, channel, backlog)
+		if err != nil || (p != "") != workerProblem || (workerProblem && !strings.Contains(p, "QUEUE_MODE")) {
+			t.Errorf("%s: PubSubModeProblem got %q, %v; want a problem naming QUEUE_MODE: %t", what, p, err, workerProblem)
+		}
+	}
+	check("no worker at all", 0, 0, false, false)
+	waiting = 3
+	check("no worker, entries in the stream", 0, 0, false, true)
+	pubsub := redis.NewPresence(rdb, channel, "pubsub-1", time.Minute)
+	if err := pubsub.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("a pub/sub worker only", 1, 0, true, true)
+
+	keepCtx, stop := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		redis.NewStreamPresence(rdb, channel, "streams-1", time.Minute).Keep(keepCtx, slog.New(slog.DiscardHandler))
+	}()
+	testenv.Eventually(t, "the streams worker's lease", func() bool {
+		n, err := redis.CountWorkers(ctx, rdb, channel)
+		return err == nil && n.Streams == 1
+	})
+	check("a worker of each mode", 1, 1, false, false)
+	stop()
+	<-kept
+	check("the streams worker withdrawn", 1, 0, true, true)
+	if err := pubsub.Withdraw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("both withdrawn", 0, 0, false, true)
 }

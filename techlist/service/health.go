@@ -13,6 +13,10 @@ import (
 type Check struct {
 	Name string
 	Ping func(context.Context) error
+	// Explain shows the error's text in the answer, under details: set
+	// it only for a check whose errors hold no address nor credentials
+	// (a Watch's problems).
+	Explain bool
 }
 
 // Healthz answers 200 "ok" while the process serves.
@@ -27,12 +31,13 @@ func Healthz() http.HandlerFunc {
 // {"status":"ready",…} or 503 {"status":"unavailable","failing":[names],…}.
 // The answer names a failing dependency and nothing more: a driver's error
 // carries addresses and user names, so it goes to the log, not to whoever
-// asked.
+// asked. Only a check that says so (Explain) has its error in "details".
 func Readyz(logger *slog.Logger, checks ...Check) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		results := make([]string, len(checks))
+		errs := make([]error, len(checks))
 		var wg sync.WaitGroup
 		for i, c := range checks {
 			wg.Add(1)
@@ -40,7 +45,7 @@ func Readyz(logger *slog.Logger, checks ...Check) http.HandlerFunc {
 				defer wg.Done()
 				results[i] = "ok"
 				if err := c.Ping(ctx); err != nil {
-					results[i] = "unavailable"
+					results[i], errs[i] = "unavailable", err
 					logger.WarnContext(ctx, "not ready", "dependency", c.Name, "err", err)
 				}
 			}()
@@ -50,11 +55,18 @@ func Readyz(logger *slog.Logger, checks ...Check) http.HandlerFunc {
 			Status  string            `json:"status"`
 			Failing []string          `json:"failing,omitempty"`
 			Checks  map[string]string `json:"checks"`
+			Details map[string]string `json:"details,omitempty"`
 		}{Status: "ready", Checks: make(map[string]string, len(checks))}
 		for i, c := range checks {
 			body.Checks[c.Name] = results[i]
 			if results[i] != "ok" {
 				body.Failing = append(body.Failing, c.Name)
+			}
+			if errs[i] != nil && c.Explain {
+				if body.Details == nil {
+					body.Details = map[string]string{}
+				}
+				body.Details[c.Name] = errs[i].Error()
 			}
 		}
 		code := http.StatusOK

@@ -8,11 +8,12 @@ import (
 )
 
 // Inject returns the trace context of ctx's span, to put in a message
-// (empty when ctx has no span, as with tracing off).
+// (empty when ctx has no span, as with tracing off), its tracestate bounded
+// (techlist.BoundTracestate).
 func (t *Tracing) Inject(ctx context.Context) techlist.TraceContext {
 	c := propagation.MapCarrier{}
 	t.Propagator.Inject(ctx, c)
-	return techlist.TraceContext{Traceparent: c["traceparent"], Tracestate: c["tracestate"]}
+	return techlist.TraceContext{Traceparent: c["traceparent"], Tracestate: techlist.BoundTracestate(c["tracestate"])}
 }
 
 // Extract returns ctx with the remote span context a message carried;

@@ -304,7 +304,7 @@ func TestStatsRoute(t *testing.T) {
 	if got := rec.Header().Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control: got %q, want no-store", got)
 	}
-	want := `{"queue_mode":"streams","waiting":2,"total":40,"cache":{"hits":3,"misses":1,"bypasses":0,"hit_ratio":0.75},"live":true,"generated_at":"2026-03-04T05:06:07Z"}`
+	want := `{"queue_mode":"streams","waiting":2,"total":40,"cache":{"hits":3,"misses":1,"bypasses":0,"hit_ratio":0.75},"live":true,"workers":null,"generated_at":"2026-03-04T05:06:07Z"}`
 	if got := strings.TrimSpace(rec.Body.String()); got != want {
 		t.Errorf("body:\ngot  %s\nwant %s", got, want)
 	}

@@ -81,8 +81,18 @@ type Snapshot struct {
 	Cache Cache  `json:"cache"`
 	// Live reports whether this api-server is subscribed to the worker's
 	// events, so that GET /api/v1/events relays them.
-	Live        bool      `json:"live"`
+	Live bool `json:"live"`
+	// Workers counts the live workers on the channel by queue mode; null
+	// when Redis did not answer. An api-server in streams mode with only
+	// pub/sub workers has nobody to store what it accepts.
+	Workers     *Workers  `json:"workers"`
 	GeneratedAt time.Time `json:"generated_at"`
+}
+
+// Workers is how many workers of each queue mode hold a live lease.
+type Workers struct {
+	PubSub  int64 `json:"pubsub"`
+	Streams int64 `json:"streams"`
 }
 
 // Config says where each number comes from.
@@ -90,6 +100,8 @@ type Config struct {
 	QueueMode string
 	// Waiting counts the techs waiting for the worker.
 	Waiting func(ctx context.Context) (int64, error)
+	// Workers counts the live workers by mode; may be nil.
+	Workers func(ctx context.Context) (Workers, error)
 	// Total counts the stored techs; see RowCounter.
 	Total func(ctx context.Context) (int64, error)
 	Cache *CacheCounter
@@ -155,6 +167,17 @@ func (s *Source) Stats(ctx context.Context) Snapshot {
 			return
 		}
 		snap.Waiting = &n
+	})
+	wg.Go(func() {
+		if s.cfg.Workers == nil {
+			return
+		}
+		w, err := s.cfg.Workers(ctx)
+		if err != nil {
+			s.logger.WarnContext(ctx, "stats: count live workers", "err", err)
+			return
+		}
+		snap.Workers = &w
 	})
 	wg.Go(func() {
 		n, err := s.totalCount(ctx)

@@ -80,6 +80,7 @@ func TestSnapshot(t *testing.T) {
 		QueueMode: "pubsub",
 		Waiting:   func(context.Context) (int64, error) { return 3, nil },
 		Total:     func(context.Context) (int64, error) { return 42, nil },
+		Workers:   func(context.Context) (stats.Workers, error) { return stats.Workers{PubSub: 1}, nil },
 		Cache:     c,
 		Now:       func() time.Time { return now },
 	}, quiet)
@@ -88,7 +89,7 @@ func TestSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"queue_mode":"pubsub","waiting":3,"total":42,"cache":{"hits":1,"misses":0,"bypasses":0,"hit_ratio":1},"live":true,"generated_at":"2026-05-06T07:08:09Z"}`
+	want := `{"queue_mode":"pubsub","waiting":3,"total":42,"cache":{"hits":1,"misses":0,"bypasses":0,"hit_ratio":1},"live":true,"workers":{"pubsub":1,"streams":0},"generated_at":"2026-05-06T07:08:09Z"}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}
@@ -100,6 +101,7 @@ func TestSnapshotDegrades(t *testing.T) {
 	s := stats.New(stats.Config{
 		QueueMode: "streams",
 		Waiting:   func(context.Context) (int64, error) { return 0, errors.New("redis down") },
+		Workers:   func(context.Context) (stats.Workers, error) { return stats.Workers{}, errors.New("redis down") },
 		Total: func(ctx context.Context) (int64, error) {
 			<-ctx.Done()
 			return 0, ctx.Err()
@@ -111,7 +113,7 @@ func TestSnapshotDegrades(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("took %v, want about the 50ms timeout", took)
 	}
-	if snap.Waiting != nil || snap.Total != nil || snap.Live || snap.QueueMode != "streams" || snap.Cache.HitRatio != nil {
+	if snap.Waiting != nil || snap.Total != nil || snap.Workers != nil || snap.Live || snap.QueueMode != "streams" || snap.Cache.HitRatio != nil {
 		t.Errorf("got %+v, want null numbers, not live, streams", snap)
 	}
 }

@@ -77,6 +77,27 @@ func (e *TransportError) Error() string {
 
 func (e *TransportError) Unwrap() error { return e.Err }
 
+// WrongURLError reports that API_URL does not lead to the api-server's
+// API: a route the api-server always serves answered 404 or 405, so the
+// address leads to another server, or to the api-server under a path it
+// does not serve (API_URL may hold a path, such as a reverse proxy's
+// prefix; it is joined to every route).
+type WrongURLError struct {
+	Method string
+	URL    string // the address asked, without a password
+	Status int
+}
+
+func (e *WrongURLError) Error() string {
+	return fmt.Sprintf("API_URL does not lead to the api-server's API: %s %s answered %d", e.Method, e.URL, e.Status)
+}
+
+// IsWrongURL reports whether err (or one it wraps) is a *WrongURLError.
+func IsWrongURL(err error) bool {
+	var we *WrongURLError
+	return errors.As(err, &we)
+}
+
 // IsUnreachable reports whether err (or one it wraps) is a *TransportError.
 func IsUnreachable(err error) bool {
 	var te *TransportError
@@ -152,7 +173,7 @@ func (c *Client) ListTechs(ctx context.Context, limit int, cursor string) (ListR
 		Cached bool `json:"cached"`
 	}
 	start := time.Now()
-	header, err := c.do(req, op, http.StatusOK, &body)
+	header, err := c.doFixed(req, op, http.StatusOK, &body)
 	elapsed := time.Since(start)
 	if err != nil {
 		return ListResult{}, err
@@ -195,7 +216,7 @@ func (c *Client) CreateTech(ctx context.Context, text, key string) (string, erro
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	if _, err := c.do(req, op, http.StatusAccepted, &body); err != nil {
+	if _, err := c.doFixed(req, op, http.StatusAccepted, &body); err != nil {
 		return "", err
 	}
 	if body.ID == "" {
@@ -212,8 +233,19 @@ func (c *Client) Health(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apiclient: %s: %w", op, err)
 	}
-	_, err = c.do(req, op, http.StatusOK, nil)
+	_, err = c.doFixed(req, op, http.StatusOK, nil)
 	return err
+}
+
+// doFixed is do for a route the api-server always serves: a 404 or 405
+// there is a *WrongURLError, not an answer about the request.
+func (c *Client) doFixed(req *http.Request, op string, want int, out any) (http.Header, error) {
+	header, err := c.do(req, op, want, out)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusNotFound || apiErr.Status == http.StatusMethodNotAllowed) {
+		return nil, &WrongURLError{Method: req.Method, URL: req.URL.Redacted(), Status: apiErr.Status}
+	}
+	return header, err
 }
 
 // do sends req and, when the answer has status want, decodes its JSON body

@@ -389,3 +389,30 @@ func create(c *apiclient.Client) error {
 }
 
 func health(c *apiclient.Client) error { return c.Health(context.Background()) }
+
+// A 404 or 405 from a route the api-server always serves means API_URL
+// leads elsewhere: a *WrongURLError naming the address. A 404 for one
+// tech is the api-server's answer about that id.
+func TestWrongURL(t *testing.T) {
+	for _, status := range []int{http.StatusNotFound, http.StatusMethodNotAllowed} {
+		c := newClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+		}))
+		calls := map[string]func(*apiclient.Client) error{"list": list, "create": create, "health": health,
+			"stats": func(c *apiclient.Client) error { _, err := c.Stats(context.Background()); return err }}
+		for name, call := range calls {
+			err := call(c)
+			var we *apiclient.WrongURLError
+			if !errors.As(err, &we) || we.Status != status || !strings.Contains(err.Error(), "API_URL") {
+				t.Errorf("%s answered %d: got %v, want a *WrongURLError naming API_URL", name, status, err)
+			}
+			if apiclient.OutcomeUnknown(err) || apiclient.IsUnreachable(err) {
+				t.Errorf("%s answered %d: got an unknown outcome or unreachable, want neither", name, status)
+			}
+		}
+	}
+	c := newClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) }))
+	if _, err := c.Tech(context.Background(), "01890a5d-ac96-774b-bcce-b302099a8057"); apiclient.IsWrongURL(err) {
+		t.Errorf("one tech answered 404: got %v, want the API's answer", err)
+	}
+}

@@ -44,7 +44,7 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	}
 	req.Header.Set("Accept", "application/json")
 	var s Stats
-	if _, err := c.do(req, op, http.StatusOK, &s); err != nil {
+	if _, err := c.doFixed(req, op, http.StatusOK, &s); err != nil {
 		return Stats{}, err
 	}
 	return s, nil

@@ -215,6 +215,11 @@ func submitError(ctx context.Context, logger *slog.Logger, err error, form *form
 		logger.WarnContext(ctx, "create tech: api-server unreachable", "err", err)
 		form.Alert = notSubmitted
 		return http.StatusServiceUnavailable
+	case apiclient.IsWrongURL(err):
+		// The route was not found, so nothing was queued.
+		logger.ErrorContext(ctx, "create tech: check API_URL", "err", err)
+		form.Alert = "The API server is not where this site looks for it (its API_URL setting), so your tech was not submitted"
+		return http.StatusBadGateway
 	case apiclient.OutcomeUnknown(err) || !isAPI:
 		logger.WarnContext(ctx, "create tech: outcome unknown", "err", err)
 		form.Alert = unknownOutcome
@@ -276,6 +281,9 @@ func handleReadyz(logger *slog.Logger, api API) http.Handler {
 		reason := "unreachable"
 		if apiErr, ok := errors.AsType[*apiclient.APIError](err); ok {
 			reason = fmt.Sprintf("answered %d", apiErr.Status)
+		}
+		if we, ok := errors.AsType[*apiclient.WrongURLError](err); ok {
+			reason = fmt.Sprintf("not found at API_URL (answered %d)", we.Status)
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "not ready: api-server %s\n", reason)

@@ -227,6 +227,12 @@ func eventsURL(first bool, listed []techlist.Tech, queued []string) string {
 	return "/events?" + q.Encode()
 }
 
+// wrongURLBanner tells that the client-app's API_URL leads elsewhere.
+var wrongURLBanner = &banner{
+	Title:  "The API server is not where this site looks for it",
+	Detail: "The list cannot be shown: the site's API_URL setting does not lead to the API server's API. Whoever runs the site needs to correct it.",
+}
+
 // listError puts on the page what went wrong reading the list and returns
 // the page's status.
 func listError(ctx context.Context, logger *slog.Logger, err error, page *indexPage) int {
@@ -237,6 +243,11 @@ func listError(ctx context.Context, logger *slog.Logger, err error, page *indexP
 			Detail: "The list cannot be shown right now. Check that the api-server is running, then refresh.",
 		}
 		return http.StatusServiceUnavailable
+	}
+	if apiclient.IsWrongURL(err) {
+		logger.ErrorContext(ctx, "list techs: check API_URL", "err", err)
+		page.Banner = wrongURLBanner
+		return http.StatusBadGateway
 	}
 	apiErr, ok := errors.AsType[*apiclient.APIError](err)
 	if !ok {
