@@ -8,19 +8,21 @@ import (
 )
 
 // missFlight shares one MySQL query between the concurrent misses of a
-// page, like singleflight, with two differences. The readers waiting on
-// the query are answered as soon as it returns, while the reader that ran
-// it fills the cache and only then answers, with the key still held: the
-// waiters do not wait for the fill's round trip, one arriving during the
-// fill gets the page already read, and the reader that missed finds the
-// page cached on its next read (MISS, then HIT). And a reader whose look
-// at Redis began before a fill landed, and who finds no query in flight,
-// is told to look again instead of querying: the page it missed may be
-// there now.
+// page, like singleflight, with two differences. The reader that ran the
+// query answers as soon as it returns, as do the readers that waited on
+// it, and the fill of the cache goes on in the background, with the key
+// still held: a reader arriving during the fill is answered the page
+// already read, from memory (a HIT: it cost no query), so the reader that
+// missed gets a HIT on its next read whether or not the fill has landed.
+// And a reader whose look at Redis began before a fill landed, and who
+// finds no query in flight, is told to look again instead of querying:
+// the page it missed may be there now.
 type missFlight struct {
 	mu    sync.Mutex
 	calls map[string]*missCall
 	done  uint64 // flights ended, fill and all
+	// filling counts the fills under way, for tests to wait on.
+	filling sync.WaitGroup
 }
 
 type missCall struct {
@@ -41,20 +43,27 @@ func (f *missFlight) fills() uint64 {
 }
 
 // do returns the page of key from the query in flight for key, or from a
-// new one it runs, then fills the cache with fill (on success). again says
-// to look at Redis again instead: a flight ended since fills was taken.
-// The query and the fill do not see the reader give up (ctx), as others
-// share them, and are bounded by refreshTimeout.
-func (f *missFlight) do(ctx context.Context, key string, fills uint64, query func(context.Context) ([]byte, error), fill func(context.Context, []byte)) (val []byte, again bool, err error) {
+// new one it runs, and then fills the cache with fill (on success) in the
+// background. status is Miss when the reader waited for MySQL, Hit when
+// the query had returned before it came. again says to look at Redis
+// again instead: a flight ended since fills was taken. The query and the
+// fill do not see the reader give up (ctx), as others share them, and are
+// bounded by refreshTimeout.
+func (f *missFlight) do(ctx context.Context, key string, fills uint64, query func(context.Context) ([]byte, error), fill func(context.Context, []byte)) (val []byte, status Status, again bool, err error) {
 	f.mu.Lock()
 	if c, ok := f.calls[key]; ok {
 		f.mu.Unlock()
+		select {
+		case <-c.ready: // filling: the page read is in memory
+			return c.val, Hit, false, c.err
+		default:
+		}
 		<-c.ready
-		return c.val, false, c.err
+		return c.val, Miss, false, c.err
 	}
 	if fills != lookedAgain && fills != f.done {
 		f.mu.Unlock()
-		return nil, true, nil
+		return nil, "", true, nil
 	}
 	if f.calls == nil {
 		f.calls = map[string]*missCall{}
@@ -62,26 +71,41 @@ func (f *missFlight) do(ctx context.Context, key string, fills uint64, query fun
 	c := &missCall{ready: make(chan struct{}), err: errQueryPanicked}
 	f.calls[key] = c
 	f.mu.Unlock()
-	defer func() {
-		select {
-		case <-c.ready:
-		default: // the query panicked: free the waiters
-			close(c.ready)
-		}
-		f.mu.Lock()
-		delete(f.calls, key)
-		f.done++
-		f.mu.Unlock()
-	}()
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-	defer cancel()
+	filling := false
+	defer func() {
+		if !filling { // no fill: the query failed or panicked
+			select {
+			case <-c.ready:
+			default: // it panicked: free the waiters
+				close(c.ready)
+			}
+			f.end(key, cancel)
+		}
+	}()
 	c.val, c.err = query(ctx)
 	close(c.ready)
-	if c.err == nil {
-		fill(ctx, c.val)
+	if c.err != nil {
+		return nil, Miss, false, c.err
 	}
-	return c.val, false, c.err
+	filling = true
+	f.filling.Add(1)
+	go func() {
+		defer f.filling.Done()
+		defer f.end(key, cancel)
+		fill(ctx, c.val)
+	}()
+	return c.val, Miss, false, nil
+}
+
+// end ends the flight of key, fill and all.
+func (f *missFlight) end(key string, cancel context.CancelFunc) {
+	cancel()
+	f.mu.Lock()
+	delete(f.calls, key)
+	f.done++
+	f.mu.Unlock()
 }
 
 var errQueryPanicked = errors.New("the shared list query panicked")

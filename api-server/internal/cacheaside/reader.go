@@ -24,8 +24,8 @@ import (
 type Status string
 
 const (
-	Hit    Status = "HIT"    // from Redis
-	Miss   Status = "MISS"   // from MySQL, and the cache was filled
+	Hit    Status = "HIT"    // from Redis, or from memory (the in-process tier, a page just read)
+	Miss   Status = "MISS"   // from MySQL; the cache is filled after the answer
 	Bypass Status = "BYPASS" // from MySQL because Redis did not answer
 )
 
@@ -143,21 +143,21 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 		if look > 0 {
 			fills = lookedAgain
 		}
-		b, again, err := r.listMiss(ctx, field, limit, cursor, gen, localGen, fills)
+		b, status, again, err := r.listMiss(ctx, field, limit, cursor, gen, localGen, fills)
 		if again {
 			continue
 		}
 		if err != nil {
 			return nil, "", err
 		}
-		r.observe("list", Miss)
-		return b, Miss, nil
+		r.observe("list", status)
+		return b, status, nil
 	}
 }
 
 // listMiss reads the page from MySQL, shared with the concurrent misses of
 // the same page and generation, and fills the cache (see missFlight.do).
-func (r *Reader) listMiss(ctx context.Context, field string, limit int, cursor, gen string, localGen, fills uint64) ([]byte, bool, error) {
+func (r *Reader) listMiss(ctx context.Context, field string, limit int, cursor, gen string, localGen, fills uint64) ([]byte, Status, bool, error) {
 	return r.misses.do(ctx, field+"@"+gen, fills, func(ctx context.Context) ([]byte, error) {
 		return r.listFromStore(ctx, limit, cursor, false)
 	}, func(ctx context.Context, b []byte) {
