@@ -150,8 +150,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cache.SetMaxPages(cfg.listCachePages)
 	cache.SetJitter(cfg.cacheJitter)
 	cache.SetRefreshAfter(cfg.refreshAfter)
-	pending := redis.NewPendingIndex(cache)
 	queue := publisher(cfg, rdb)
+	pending := pendingMarks(queue, cache)
 	// Concurrent POSTs share one pipeline per round trip; closed (what it
 	// holds sent) before Redis is.
 	pipe := redis.NewAutoPipeline(rdb, cfg.publishBatch)
@@ -303,4 +303,15 @@ func newID() (string, error) {
 		return "", fmt.Errorf("make id: %w", err)
 	}
 	return id.String(), nil
+}
+
+// pendingMarks returns the pending marks with their index, which counts
+// the techs waiting for a pub/sub worker, or without it when the queue
+// counts its own backlog (a stream's length, summed over its partitions):
+// there nothing reads the index.
+func pendingMarks(queue any, cache *redis.Cache) *redis.PendingIndex {
+	if _, ok := queue.(stats.Backlogger); ok {
+		return redis.NewPendingMarks(cache)
+	}
+	return redis.NewPendingIndex(cache)
 }

@@ -61,6 +61,12 @@ func TestAcceptedTechNotLostWhileRedisIsCut(t *testing.T) {
 	if status, body := get(); status != http.StatusAccepted {
 		t.Fatalf("GET before the cut: got %d %s, want 202 pending", status, body)
 	}
+	// The mark answers pending; streams mode keeps no index of the marks
+	// (the stream's length counts what waits).
+	rdb, _ := testenv.Redis(t)
+	if n := rdb.Exists(t.Context(), s.Env("api-server", "REDIS_CACHE")+":pending-index").Val(); n != 0 {
+		t.Errorf("streams mode: the pending index exists, want none kept")
+	}
 
 	redisProxy.Cut()
 	testenv.Eventually(t, "the tech's read to notice Redis is gone", func() bool {

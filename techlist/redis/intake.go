@@ -19,7 +19,8 @@ type IntakeQueue interface {
 }
 
 // Intake accepts envelopes for the worker in one Redis round trip each:
-// the pending mark, its index entry and the publish (the pub/sub script,
+// the pending mark, its index entry (when an index is kept: see
+// NewPendingMarks) and the publish (the pub/sub script,
 // or the stream's append-once script with its marker) go in one pipeline,
 // which concurrent callers share through an AutoPipeline. The mark goes
 // first, so a reader that sees the entry sees the mark.
@@ -51,7 +52,11 @@ func (in *Intake) Publish(ctx context.Context, env techlist.Envelope) error {
 	}
 	set, index := in.pending.markCmds(ctx, env.ID, in.pendingTTL)
 	pub := in.queue.publishCmd(ctx, env.ID, payload)
-	if err := in.send(ctx, set, index, pub); err != nil {
+	cmds := []goredis.Cmder{set, pub}
+	if index != nil { // the mark, its index entry, the publish
+		cmds = []goredis.Cmder{set, index, pub}
+	}
+	if err := in.send(ctx, cmds); err != nil {
 		return err
 	}
 	pubErr := in.queue.published(pub)
@@ -61,7 +66,11 @@ func (in *Intake) Publish(ctx context.Context, env techlist.Envelope) error {
 	if pubErr != nil {
 		return pubErr
 	}
-	if err := errors.Join(set.Err(), index.Err()); err != nil {
+	markErr := set.Err()
+	if index != nil {
+		markErr = errors.Join(markErr, index.Err())
+	}
+	if err := markErr; err != nil {
 		return fmt.Errorf("queued %s, but its pending mark was not set: %w", env.ID, err)
 	}
 	return nil
@@ -75,16 +84,16 @@ type registrar interface {
 	registeredBy(cmd goredis.Cmder)
 }
 
-func (in *Intake) send(ctx context.Context, set, index, pub goredis.Cmder) error {
+func (in *Intake) send(ctx context.Context, cmds []goredis.Cmder) error {
 	r, ok := in.queue.(registrar)
 	if !ok {
-		return in.pipe.Do(ctx, set, index, pub)
+		return in.pipe.Do(ctx, cmds...)
 	}
 	reg := r.registerCmd(ctx)
 	if reg == nil {
-		return in.pipe.Do(ctx, set, index, pub)
+		return in.pipe.Do(ctx, cmds...)
 	}
-	err := in.pipe.Do(ctx, set, index, pub, reg)
+	err := in.pipe.Do(ctx, append(cmds, reg)...)
 	if err == nil {
 		r.registeredBy(reg)
 	}

@@ -155,6 +155,46 @@ func testIntakeStreamsConcurrent(t *testing.T, rdb goredis.UniversalClient, pref
 	}
 }
 
+// With the marks kept without an index (streams mode, where the stream's
+// length counts what waits), a publish sets the mark and appends the
+// entry, and writes no index: no key of it, and no command on it.
+func TestIntakeMarksWithoutIndex(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	pipe := redis.NewAutoPipeline(rdb, 16)
+	defer pipe.Close()
+	marks := redis.NewPendingMarks(redis.NewCache(rdb, names.Prefix, time.Minute))
+	stream := names.Prefix + ":stream"
+	in := redis.NewIntake(pipe, redis.NewStreamPublisher(rdb, stream, 10_000, time.Minute), marks, time.Hour)
+	run := fmt.Sprintf("%012x", time.Now().UnixNano()&0xffffffffffff)
+	for i, err := range publishAll(ctx, in, run, 50) {
+		if err != nil {
+			t.Fatalf("envelope %d: %v", i, err)
+		}
+	}
+	for i := range 50 {
+		if ok, err := marks.Pending(ctx, intakeID(run, i)); !ok || err != nil {
+			t.Fatalf("envelope %d: pending %v (%v), want true", i, ok, err)
+		}
+	}
+	if n := rdb.XLen(ctx, stream).Val(); n != 50 {
+		t.Errorf("stream length: got %d, want 50", n)
+	}
+	if n := rdb.Exists(ctx, names.Prefix+":pending-index").Val(); n != 0 {
+		t.Errorf("the pending index exists (%d), want no index kept", n)
+	}
+	if err := marks.ClearPending(ctx, intakeID(run, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := marks.Pending(ctx, intakeID(run, 0)); ok {
+		t.Error("a cleared mark is still pending")
+	}
+	if _, err := marks.Count(ctx); err == nil {
+		t.Error("Count without an index: got no error")
+	}
+}
+
 // Callers queued while a pipeline is on the wire go together in the next
 // one, and each gets its own outcome: one whose entry fails (its marker key
 // holds a hash, so the script errors), one whose stream is full, and one

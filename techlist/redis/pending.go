@@ -3,6 +3,7 @@ package redis
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -96,6 +97,16 @@ func NewPendingIndex(cache *Cache) *PendingIndex {
 	return &PendingIndex{cache: cache, key: cache.prefix + ":pending-index"}
 }
 
+// NewPendingMarks returns a PendingIndex that keeps the marks and no index,
+// for a queue that counts what waits itself (a stream's length): there an
+// index would cost every POST a script and every stored tech a ZREM on
+// one key, one master of a cluster, for a count nobody reads. Its Count
+// fails.
+func NewPendingMarks(cache *Cache) *PendingIndex { return &PendingIndex{cache: cache} }
+
+// errNoIndex is Count's error when no index is kept.
+var errNoIndex = errors.New("count pending: no index is kept (the queue counts its backlog)")
+
 // countBatch is how many of the oldest members Count checks at a time, and
 // countRounds how many batches at most.
 const (
@@ -117,6 +128,12 @@ func (p *PendingIndex) MarkPending(ctx context.Context, id string, ttl time.Dura
 	// One round trip; not a transaction, since in a cluster the mark and
 	// the index live in different slots. The mark is written first.
 	set, index := p.markCmds(ctx, id, ttl)
+	if index == nil {
+		if err := p.cache.rdb.Process(ctx, set); err != nil {
+			return fmt.Errorf("mark %s pending: %w", id, err)
+		}
+		return nil
+	}
 	_, _ = p.cache.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
 		_ = pl.Process(ctx, set)
 		_ = pl.Process(ctx, index)
@@ -131,11 +148,15 @@ func (p *PendingIndex) MarkPending(ctx context.Context, id string, ttl time.Dura
 	return nil
 }
 
-// markCmds are MarkPending's two commands, the mark and the index's
-// script, to send in a pipeline in this order (see Intake).
+// markCmds are MarkPending's commands, the mark and the index's script
+// (nil when no index is kept), to send in a pipeline in this order (see
+// Intake).
 func (p *PendingIndex) markCmds(ctx context.Context, id string, ttl time.Duration) (*goredis.StatusCmd, *goredis.Cmd) {
-	expires := time.Now().Add(ttl).UnixMilli()
 	set := goredis.NewStatusCmd(ctx, "set", p.cache.pendingKey(id), "1", "px", ttl.Milliseconds())
+	if p.key == "" {
+		return set, nil
+	}
+	expires := time.Now().Add(ttl).UnixMilli()
 	return set, evalSha(ctx, addPending, []string{p.key}, expires, id, ttl.Milliseconds())
 }
 
@@ -155,7 +176,7 @@ func (p *PendingIndex) ClearPending(ctx context.Context, ids ...string) error {
 // Forget drops ids from the index, leaving their marks alone (the worker
 // has cleared them already).
 func (p *PendingIndex) Forget(ctx context.Context, ids ...string) error {
-	if len(ids) == 0 {
+	if len(ids) == 0 || p.key == "" {
 		return nil
 	}
 	members := make([]any, len(ids))
@@ -173,6 +194,9 @@ func (p *PendingIndex) Forget(ctx context.Context, ids ...string) error {
 // (those the worker most likely stored already), a batch at a time, until
 // a batch has no stale member or countRounds batches were checked.
 func (p *PendingIndex) Count(ctx context.Context) (int64, error) {
+	if p.key == "" {
+		return 0, errNoIndex
+	}
 	rdb := p.cache.rdb
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	if err := rdb.ZRemRangeByScore(ctx, p.key, "-inf", "("+now).Err(); err != nil {
