@@ -35,3 +35,7 @@ func StreamKeys(stream, id string) []string {
 func ReserveWithToken(ctx context.Context, i *Idempotency, key, fp, id, token string) (techlist.KeyReservation, error) {
 	return i.reserve(ctx, key, fp, id, token)
 }
+
+// SetPublisherClock sets the clock p's registrations are timed by; call it
+// before publishing.
+func SetPublisherClock(p *PartitionedPublisher, now func() time.Time) { p.now = now }

@@ -81,7 +81,7 @@ func (in *Intake) Publish(ctx context.Context, env techlist.Envelope) error {
 // pipeline until one succeeded.
 type registrar interface {
 	registerCmd(ctx context.Context) goredis.Cmder
-	registeredBy(cmd goredis.Cmder)
+	registeredBy(cmd goredis.Cmder, sendErr error)
 }
 
 func (in *Intake) send(ctx context.Context, cmds []goredis.Cmder) error {
@@ -94,9 +94,7 @@ func (in *Intake) send(ctx context.Context, cmds []goredis.Cmder) error {
 		return in.pipe.Do(ctx, cmds...)
 	}
 	err := in.pipe.Do(ctx, append(cmds, reg)...)
-	if err == nil {
-		r.registeredBy(reg)
-	}
+	r.registeredBy(reg, err)
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,14 +123,24 @@ func crc16(s string) uint16 {
 
 // PartitionedPublisher appends each envelope to one of its partitions'
 // streams, chosen by PartitionOf its id. With one partition it is a
-// StreamPublisher of channel. With more, the first publishes also register
-// the partitions (PartitionsKey), until a registration has succeeded.
+// StreamPublisher of channel. With more, the publishes also register the
+// partitions (PartitionsKey): the first ones until a registration has
+// succeeded, then one every RegisterEvery, so a registry lost meanwhile
+// (deleted, or a Redis restarted without persistence) is written again
+// and the workers find the partitions this api-server writes to.
 type PartitionedPublisher struct {
-	rdb        goredis.UniversalClient
-	channel    string
-	parts      []*StreamPublisher
-	registered atomic.Bool
+	rdb     goredis.UniversalClient
+	channel string
+	parts   []*StreamPublisher
+	// nextRegister is when a publish should next carry the registration,
+	// in Unix nanoseconds; math.MaxInt64 with one partition.
+	nextRegister atomic.Int64
+	now          func() time.Time
 }
+
+// RegisterEvery is how often the partitions are registered again while
+// publishes go on.
+const RegisterEvery = 10 * time.Second
 
 // NewPartitionedPublisher returns a publisher to the n partition streams
 // of channel (see PartitionStreams), holding at most maxLen entries in all:
@@ -137,11 +148,13 @@ type PartitionedPublisher struct {
 func NewPartitionedPublisher(rdb goredis.UniversalClient, channel string, n int, maxLen int64, markerTTL time.Duration) *PartitionedPublisher {
 	streams := PartitionStreams(channel, n)
 	each := PartitionMaxLen(maxLen, len(streams))
-	p := &PartitionedPublisher{rdb: rdb, channel: channel}
+	p := &PartitionedPublisher{rdb: rdb, channel: channel, now: time.Now}
 	for _, s := range streams {
 		p.parts = append(p.parts, NewStreamPublisher(rdb, s, each, markerTTL))
 	}
-	p.registered.Store(len(streams) == 1)
+	if len(streams) == 1 {
+		p.nextRegister.Store(math.MaxInt64)
+	}
 	return p
 }
 
@@ -172,9 +185,11 @@ func (p *PartitionedPublisher) published(cmd *goredis.Cmd) error {
 }
 
 // registerCmd returns the registration of the partitions to send with a
-// publish, or nil once one has succeeded (or with one partition).
+// publish when one is due, else nil (always with one partition). Of the
+// publishes that find it due at once, one carries it.
 func (p *PartitionedPublisher) registerCmd(ctx context.Context) goredis.Cmder {
-	if p.registered.Load() {
+	next, now := p.nextRegister.Load(), p.now().UnixNano()
+	if now < next || !p.nextRegister.CompareAndSwap(next, now+int64(RegisterEvery)) {
 		return nil
 	}
 	members := make([]any, len(p.parts))
@@ -184,10 +199,11 @@ func (p *PartitionedPublisher) registerCmd(ctx context.Context) goredis.Cmder {
 	return goredis.NewIntCmd(ctx, append([]any{"sadd", PartitionsKey(p.channel)}, members...)...)
 }
 
-// registeredBy records the outcome of a registerCmd.
-func (p *PartitionedPublisher) registeredBy(cmd goredis.Cmder) {
-	if cmd.Err() == nil {
-		p.registered.Store(true)
+// registeredBy records the outcome of a registerCmd, sent with sendErr: a
+// failed one is due again at once.
+func (p *PartitionedPublisher) registeredBy(cmd goredis.Cmder, sendErr error) {
+	if sendErr != nil || cmd.Err() != nil {
+		p.nextRegister.Store(0)
 	}
 }
 

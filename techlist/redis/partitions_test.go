@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,6 +269,42 @@ func TestPartitionDeadLetters(t *testing.T) {
 	}
 	if d := receive(t, c); c.Streams()[d.Partition] != streams[2] {
 		t.Errorf("replayed letter came from %s, want %s", c.Streams()[d.Partition], streams[2])
+	}
+}
+
+// A registry lost while the api-server runs (deleted, or Redis restarted
+// without persistence) is written again by its publishes within
+// RegisterEvery, so the workers find the partitions it writes to.
+func TestPartitionsRegisteredAgain(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	in, pub := partitionedIntake(t, rdb, names, 3, 300)
+	var mu sync.Mutex
+	now := time.Now()
+	redis.SetPublisherClock(pub, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	registered := func() int { return len(rdb.SMembers(ctx, redis.PartitionsKey(names.Channel)).Val()) }
+	publish := func(i int) {
+		t.Helper()
+		if err := in.Publish(ctx, techlist.NewEnvelope(intakeID("b302099a8057", i), "x", time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(0)
+	if got := registered(); got != 3 {
+		t.Fatalf("after the first publish: %d partitions registered, want 3", got)
+	}
+	rdb.Del(ctx, redis.PartitionsKey(names.Channel))
+	publish(1)
+	if got := registered(); got != 0 {
+		t.Errorf("a publish within RegisterEvery of the last registration registered again (%d); want it to wait", got)
+	}
+	mu.Lock()
+	now = now.Add(redis.RegisterEvery)
+	mu.Unlock()
+	publish(2)
+	if got := registered(); got != 3 {
+		t.Errorf("a publish RegisterEvery after the registry was lost: %d partitions registered, want 3", got)
 	}
 }
 
