@@ -29,13 +29,15 @@ func NewWatch(name string, check func(context.Context) (string, error), logger *
 	return &Watch{name: name, check: check, logger: logger}
 }
 
-// Ping runs the check and returns the problem as an error, or the error
-// that kept it from looking.
+// Ping runs the check and returns the problem as an error, or
+// errCannotLook when something kept it from looking: that error's text,
+// with a driver's addresses, goes to the log only, since a check may be
+// shown in /readyz (Check.Explain).
 func (w *Watch) Ping(ctx context.Context) error {
 	problem, err := w.check(ctx)
 	if err != nil {
 		w.logger.DebugContext(ctx, "check failed", "check", w.name, "err", err)
-		return err
+		return errCannotLook
 	}
 	w.mu.Lock()
 	last := w.problem
@@ -84,3 +86,5 @@ func (w *Watch) Start(ctx context.Context, period time.Duration) (stop func()) {
 		<-done
 	}
 }
+
+var errCannotLook = errors.New("cannot tell now: a dependency did not answer (the log says which)")
