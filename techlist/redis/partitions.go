@@ -31,13 +31,14 @@ const clusterSlots = 16384
 // whose masters hold equal runs of slots (as redis-cli --cluster create
 // makes them) puts the n partitions on n different masters while n is at
 // most the number of masters. The names depend on n, which is why the
-// partitions in use are registered (see RegisterPartitions).
+// partitions in use are registered (see PartitionsKey).
 func PartitionStreams(channel string, n int) []string {
 	if n <= 1 {
 		return []string{channel}
 	}
-	// Braces in the channel would end the tag early.
-	base := strings.NewReplacer("{", "_", "}", "_").Replace(channel) + ":p"
+	// Braces in the channel would end the tag early: escaped, and '%' too,
+	// so that two channels never share a partition's name.
+	base := strings.NewReplacer("%", "%25", "{", "%7B", "}", "%7D").Replace(channel) + ":p"
 	out := make([]string, n)
 	for p := range n {
 		width := clusterSlots / n

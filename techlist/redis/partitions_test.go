@@ -52,6 +52,18 @@ func TestPartitionStreamsNaming(t *testing.T) {
 			}
 		}
 	}
+	// Two channels never share a partition: braces are escaped, not
+	// replaced by a character a channel may hold.
+	for _, pair := range [][2]string{{"a}b", "a_b"}, {"{x}", "_x_"}, {"a{b", "a%7Bb"}} {
+		for _, n := range []int{2, 3} {
+			a, b := redis.PartitionStreams(pair[0], n), redis.PartitionStreams(pair[1], n)
+			for _, s := range a {
+				if slices.Contains(b, s) {
+					t.Errorf("channels %q and %q over %d share the partition %s", pair[0], pair[1], n, s)
+				}
+			}
+		}
+	}
 	if got, want := redis.PartitionStreams("channel1", 3), []string{"{channel1:p0.4}", "{channel1:p1.23}", "{channel1:p2.1}"}; !slices.Equal(got, want) {
 		// The names are a contract between api-servers and workers of
 		// different versions: they must not change.
