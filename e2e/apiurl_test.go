@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,17 @@ func TestClientAppWithAWrongAPIPath(t *testing.T) {
 	testenv.Eventually(t, "a log line naming API_URL", func() bool {
 		return strings.Contains(s.Logs(t, "client-app#2"), "check API_URL")
 	})
+
+	// API_URL at another of the programs, which also answers /healthz 200:
+	// not ready, naming API_URL and the program that answered.
+	for _, other := range []string{s.WorkerURL, s.ClientURL} {
+		name := "client-app#" + strconv.Itoa(3+strings.Count(other, s.ClientURL))
+		wrong := s.Add(t, name, stack.Environ(map[string]string{"API_URL": other, "LOG_FORMAT": "text"}))
+		s.WaitReady(t, name, "/healthz")
+		if code, body := fetch(t, http.MethodGet, wrong+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "API_URL") {
+			t.Errorf("API_URL at %s: GET /readyz got %d %q, want 503 naming API_URL", other, code, body)
+		}
+	}
 }
 
 func fetch(t *testing.T, method, url string) (int, string) {

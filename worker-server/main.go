@@ -351,7 +351,7 @@ func defaultWorkerName() string {
 // statusHandler serves the worker's health, readiness and metrics.
 func statusHandler(reg *prometheus.Registry, logger *slog.Logger, checks ...service.Check) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", service.Healthz())
+	mux.Handle("GET /healthz", service.Healthz("worker-server"))
 	mux.Handle("GET /readyz", service.Readyz(logger, checks...))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux

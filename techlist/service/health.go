@@ -19,9 +19,15 @@ type Check struct {
 	Explain bool
 }
 
+// ServiceHeader names the program that answers /healthz, so that a client
+// pointed at the wrong one (the client-app's API_URL at a worker, say)
+// can tell.
+const ServiceHeader = "X-Service"
+
 // Healthz answers 200 "ok" while the process serves.
-func Healthz() http.HandlerFunc {
+func Healthz(service string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ServiceHeader, service)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok"))
 	}

@@ -23,7 +23,7 @@ import (
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestServeShutsDownWhenContextEnds(t *testing.T) {
-	srv := NewHTTPServer("127.0.0.1:0", Healthz(), discard)
+	srv := NewHTTPServer("127.0.0.1:0", Healthz("test"), discard)
 	ln, err := Listen(srv)
 	if err != nil {
 		t.Fatal(err)
@@ -53,13 +53,13 @@ func TestServeShutsDownWhenContextEnds(t *testing.T) {
 }
 
 func TestListenOnATakenPortFails(t *testing.T) {
-	first := NewHTTPServer("127.0.0.1:0", Healthz(), discard)
+	first := NewHTTPServer("127.0.0.1:0", Healthz("test"), discard)
 	ln, err := Listen(first)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if _, err := Listen(NewHTTPServer(ln.Addr().String(), Healthz(), discard)); err == nil {
+	if _, err := Listen(NewHTTPServer(ln.Addr().String(), Healthz("test"), discard)); err == nil {
 		t.Error("Listen on a taken port: got nil error")
 	}
 }
@@ -170,7 +170,7 @@ func TestLogFormatFollowsTheOutput(t *testing.T) {
 // handler runs, on the public port and on the admin listener alike; one
 // well under it is served.
 func TestLargeHeaderGets431(t *testing.T) {
-	srv := NewHTTPServer("127.0.0.1:0", Healthz(), discard)
+	srv := NewHTTPServer("127.0.0.1:0", Healthz("test"), discard)
 	ln, err := Listen(srv)
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +227,7 @@ func TestMaxConnsHoldsTheNextConnection(t *testing.T) {
 	release := make(chan struct{})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) { <-release })
-	mux.Handle("/", Healthz())
+	mux.Handle("/", Healthz("test"))
 	addr := serveLimited(t, mux, 1)
 
 	busy := dial(t, addr)

@@ -48,7 +48,7 @@ func routes(cfg Config, d Deps) http.Handler {
 	r.With(shed).Get("/get", handleSeedGet(d.Logger, d.Reader))
 	r.With(shed, limit).Post("/create", handleSeedCreate(cfg, d))
 
-	r.Get("/healthz", service.Healthz())
+	r.Get("/healthz", service.Healthz("api-server"))
 	r.Get("/readyz", service.Readyz(d.Logger, d.Checks...))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	r.Get("/openapi.json", handleOpenAPI())

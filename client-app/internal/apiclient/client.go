@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/techlist/techlist"
+	"github.com/techlist/techlist/service"
 )
 
 // MaxBodySize is the most this client reads of any answer.
@@ -83,12 +84,16 @@ func (e *TransportError) Unwrap() error { return e.Err }
 // does not serve (API_URL may hold a path, such as a reverse proxy's
 // prefix; it is joined to every route).
 type WrongURLError struct {
-	Method string
-	URL    string // the address asked, without a password
-	Status int
+	Method  string
+	URL     string // the address asked, without a password
+	Status  int
+	Service string // the program that answered, when it said (not the api-server)
 }
 
 func (e *WrongURLError) Error() string {
+	if e.Service != "" {
+		return fmt.Sprintf("API_URL does not lead to the api-server's API: %s %s was answered by the %s", e.Method, e.URL, e.Service)
+	}
 	return fmt.Sprintf("API_URL does not lead to the api-server's API: %s %s answered %d", e.Method, e.URL, e.Status)
 }
 
@@ -225,7 +230,10 @@ func (c *Client) CreateTech(ctx context.Context, text, key string) (string, erro
 	return body.ID, nil
 }
 
-// Health asks the api-server's /healthz; it returns nil on 200.
+// Health asks the api-server's /healthz; it returns nil on 200 from the
+// api-server. A 200 from another of the programs (it says which in
+// service.ServiceHeader: a worker-server, or the client-app itself) is a
+// *WrongURLError. No header (an older api-server) passes.
 func (c *Client) Health(ctx context.Context) error {
 	const op = "health"
 	u := c.base.JoinPath("healthz")
@@ -233,8 +241,14 @@ func (c *Client) Health(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apiclient: %s: %w", op, err)
 	}
-	_, err = c.doFixed(req, op, http.StatusOK, nil)
-	return err
+	header, err := c.doFixed(req, op, http.StatusOK, nil)
+	if err != nil {
+		return err
+	}
+	if who := header.Get(service.ServiceHeader); who != "" && who != "api-server" {
+		return &WrongURLError{Method: req.Method, URL: req.URL.Redacted(), Status: http.StatusOK, Service: who}
+	}
+	return nil
 }
 
 // doFixed is do for a route the api-server always serves: a 404 or 405

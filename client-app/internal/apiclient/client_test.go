@@ -416,3 +416,20 @@ func TestWrongURL(t *testing.T) {
 		t.Errorf("one tech answered 404: got %v, want the API's answer", err)
 	}
 }
+
+// /healthz answered 200 by another of the programs (it names itself) is a
+// wrong API_URL; by the api-server, or by one that does not say, it is not.
+func TestHealthNamesTheProgramThatAnswered(t *testing.T) {
+	for who, wrong := range map[string]bool{"worker-server": true, "client-app": true, "api-server": false, "": false} {
+		c := newClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if who != "" {
+				w.Header().Set("X-Service", who)
+			}
+			w.Write([]byte("ok"))
+		}))
+		err := health(c)
+		if apiclient.IsWrongURL(err) != wrong || (wrong && !strings.Contains(err.Error(), who)) {
+			t.Errorf("/healthz answered by %q: got %v, want a wrong URL: %v", who, err, wrong)
+		}
+	}
+}

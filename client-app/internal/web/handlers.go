@@ -17,6 +17,7 @@ import (
 	"github.com/techlist/client-app/internal/apiclient"
 	"github.com/techlist/techlist"
 	"github.com/techlist/techlist/retry"
+	"github.com/techlist/techlist/service"
 )
 
 const (
@@ -256,6 +257,7 @@ func sameSubmissions(a, b []submission) bool {
 // handleHealthz answers 200 while the process serves.
 func handleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(service.ServiceHeader, "client-app")
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
