@@ -44,16 +44,7 @@ func watchStream(ctx context.Context, rdb goredis.UniversalClient, cfg settings,
 	// Every stream a streams worker would drain: with STREAM_PARTITIONS
 	// the api-server's entries wait in the partitions, not the single one.
 	backlog := func(ctx context.Context) (int64, error) {
-		streams, err := redis.KnownStreams(ctx, rdb, cfg.channel, cfg.stream.Partitions)
-		if err != nil {
-			return 0, err
-		}
-		lens, err := redis.StreamLengths(ctx, rdb, streams)
-		var n int64
-		for _, l := range lens {
-			n += l
-		}
-		return n, err
+		return redis.KnownBacklog(ctx, rdb, cfg.channel, cfg.stream.Partitions)
 	}
 	watch := service.NewWatch("queue_mode", func(ctx context.Context) (string, error) {
 		return redis.PubSubModeProblem(ctx, rdb, cfg.channel, backlog)

@@ -212,19 +212,25 @@ func (p *PartitionedPublisher) registeredBy(cmd goredis.Cmder, sendErr error) {
 // every other stream a worker drains (see KnownStreams): after a change of
 // STREAM_PARTITIONS the old ones' entries wait too.
 func (p *PartitionedPublisher) Backlog(ctx context.Context) (int64, error) {
-	streams, err := KnownStreams(ctx, p.rdb, p.channel, len(p.parts))
+	return KnownBacklog(ctx, p.rdb, p.channel, len(p.parts))
+}
+
+// KnownBacklog returns how many entries wait in every stream a worker of
+// channel with n partitions drains (see KnownStreams).
+func KnownBacklog(ctx context.Context, rdb goredis.UniversalClient, channel string, n int) (int64, error) {
+	streams, err := KnownStreams(ctx, rdb, channel, n)
 	if err != nil {
 		return 0, err
 	}
-	lens, err := StreamLengths(ctx, p.rdb, streams)
+	lens, err := StreamLengths(ctx, rdb, streams)
 	if err != nil {
 		return 0, err
 	}
-	var n int64
+	var sum int64
 	for _, l := range lens {
-		n += l
+		sum += l
 	}
-	return n, nil
+	return sum, nil
 }
 
 // StreamLengths returns the length of each stream, in one pipeline (on a
