@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"github.com/techlist/techlist/mysql"
 	"github.com/techlist/techlist/redis"
 	"github.com/techlist/techlist/service"
+	"github.com/techlist/techlist/tracing"
 
 	"github.com/techlist/worker-server/internal/consumer"
 	"github.com/techlist/worker-server/internal/task"
@@ -103,25 +105,19 @@ func readSettings(env *config.Env) settings {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("worker-server", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	healthcheck := flags.Bool("healthcheck", false, "probe the running server's /healthz on PORT and exit")
-	deadLetters := flags.String("dead-letters", "", "`list` the dead letters of the stream (as JSON lines), or `replay` them, and exit")
-	if err := flags.Parse(args); err != nil {
+	healthcheck, deadLetters, err := parseFlags(args, stderr)
+	if err != nil {
 		return err
-	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
 	cfg, logger, tr, err := service.Configure(ctx, "worker-server", getenv, stdout, readSettings)
 	if err != nil {
 		return err
 	}
-	if *healthcheck {
+	if healthcheck {
 		return service.HealthCheck(cfg.port)
 	}
-	if *deadLetters != "" {
-		return manageDeadLetters(ctx, *deadLetters, cfg, stdout)
+	if deadLetters != "" {
+		return manageDeadLetters(ctx, deadLetters, cfg, stdout)
 	}
 	logger = logger.With("service", "worker-server")
 	defer tr.Flush(logger)
@@ -133,40 +129,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mysql.SetDriverLogger(logger)
 	redis.SetDriverLogger(logger)
 
-	var store *mysql.Store
-	err = service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) (err error) {
-		store, err = mysql.OpenStore(ctx, cfg.mysql)
-		return err
-	})
+	store, rdb, err := openStores(ctx, cfg, logger, tr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-
-	rdb := redis.NewClient(cfg.redis)
 	defer rdb.Close()
-	if tr.Enabled {
-		if err := redis.Trace(rdb, tr.ChildSpans()); err != nil {
-			return err
-		}
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics.RegisterPools(reg, store.DB(), rdb)
-	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), statusHandler(reg, logger,
-		service.Check{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
-		service.Check{Name: "mysql", Ping: store.Ping}), logger)
 	// Listen before subscribing: a port already taken fails the start
 	// before any message is taken off the queue.
-	ln, err := service.Listen(srv)
+	srv, ln, admin, err := listen(ctx, cfg, logger, reg, store, rdb)
 	if err != nil {
-		return err
-	}
-	// pprof stays up while the worker drains after SIGTERM.
-	admin, err := service.ServeAdmin(context.WithoutCancel(ctx), cfg.adminAddr, logger)
-	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer admin.Close()
@@ -202,9 +178,71 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "task_cost", cfg.taskCost,
 		"concurrency", cfg.consumer.Concurrency, "batch_size", cfg.consumer.BatchSize)
 
-	// The HTTP server stops after the consumer has drained, so /healthz
-	// answers for as long as the worker still works; if the server fails on
-	// its own, the consumer is stopped too.
+	return consumeAndServe(ctx, cfg, logger, cons, srv, ln)
+}
+
+// listen opens the status port (health, readiness, metrics) and, when
+// ADMIN_ADDR is set, the admin listener (pprof), which stays up while the
+// worker drains after SIGTERM: the caller closes it.
+func listen(ctx context.Context, cfg settings, logger *slog.Logger, reg *prometheus.Registry, store *mysql.Store, rdb goredis.UniversalClient) (*http.Server, net.Listener, *service.Admin, error) {
+	srv := service.NewHTTPServer(":"+strconv.Itoa(cfg.port), statusHandler(reg, logger,
+		service.Check{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
+		service.Check{Name: "mysql", Ping: store.Ping}), logger)
+	ln, err := service.Listen(srv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	admin, err := service.ServeAdmin(context.WithoutCancel(ctx), cfg.adminAddr, logger)
+	if err != nil {
+		ln.Close()
+		return nil, nil, nil, err
+	}
+	return srv, ln, admin, nil
+}
+
+// parseFlags reads the command line: -healthcheck, or -dead-letters with
+// what to do.
+func parseFlags(args []string, stderr io.Writer) (healthcheck bool, deadLetters string, err error) {
+	flags := flag.NewFlagSet("worker-server", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.BoolVar(&healthcheck, "healthcheck", false, "probe the running server's /healthz on PORT and exit")
+	flags.StringVar(&deadLetters, "dead-letters", "", "`list` the dead letters of the stream (as JSON lines), or `replay` them, and exit")
+	if err := flags.Parse(args); err != nil {
+		return false, "", err
+	}
+	if flags.NArg() > 0 {
+		return false, "", fmt.Errorf("unexpected argument %q", flags.Arg(0))
+	}
+	return healthcheck, deadLetters, nil
+}
+
+// openStores opens MySQL, retried until STARTUP_TIMEOUT, and the Redis
+// client, both traced when tracing is on. The caller closes both.
+func openStores(ctx context.Context, cfg settings, logger *slog.Logger, tr *tracing.Tracing) (*mysql.Store, goredis.UniversalClient, error) {
+	var store *mysql.Store
+	err := service.Retry(ctx, logger, "mysql", cfg.startupTimeout, func(ctx context.Context) (err error) {
+		store, err = mysql.OpenStore(ctx, cfg.mysql)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb := redis.NewClient(cfg.redis)
+	if tr.Enabled {
+		if err := redis.Trace(rdb, tr.ChildSpans()); err != nil {
+			rdb.Close()
+			store.Close()
+			return nil, nil, err
+		}
+	}
+	return store, rdb, nil
+}
+
+// consumeAndServe runs the consumer and the HTTP server until ctx ends.
+// The server stops after the consumer has drained, so /healthz answers for
+// as long as the worker still works; if the server fails on its own, the
+// consumer is stopped too.
+func consumeAndServe(ctx context.Context, cfg settings, logger *slog.Logger, cons *consumer.Consumer, srv *http.Server, ln net.Listener) error {
 	consumeCtx, stopConsuming := context.WithCancel(ctx)
 	defer stopConsuming()
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
