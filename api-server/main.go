@@ -130,26 +130,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if replica != nil {
 		defer replica.Close()
 	}
-	rdb := redis.NewClient(cfg.redis)
+	rdb, err := openRedis(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
 	defer rdb.Close()
-	if cfg.tracing.Enabled {
-		if err := redis.Trace(rdb, cfg.tracing.ChildSpans()); err != nil {
-			return err
-		}
-	}
-	if err := redis.Ping(ctx, rdb); err != nil {
-		// Reads still work from MySQL; writes answer 503 until Redis is back.
-		logger.Warn("redis is not answering; reads bypass the cache until it does", "err", err)
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics.RegisterPools(reg, store.DB(), rdb)
 	apiMetrics := httpapi.NewMetrics(reg)
-	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
-	cache.SetMaxPages(cfg.listCachePages)
-	cache.SetJitter(cfg.cacheJitter)
-	cache.SetRefreshAfter(cfg.refreshAfter)
+	cache := newCache(cfg, rdb)
 	queue := publisher(cfg, rdb)
 	pending := pendingMarks(queue, cache)
 	// Concurrent POSTs share one pipeline per round trip; closed (what it
@@ -157,13 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	pipe := redis.NewAutoPipeline(rdb, cfg.publishBatch)
 	defer pipe.Close()
 	cacheCounter := stats.NewCacheCounter(apiMetrics)
-	statsSource := stats.New(stats.Config{
-		QueueMode: cfg.queueMode,
-		Waiting:   stats.Waiting(queue, pending.Count),
-		Total:     stats.RowCounter(store.DB(), cfg.mysql.Table),
-		Workers:   workerCounter(rdb, cfg.channel),
-		Cache:     cacheCounter,
-	}, logger)
+	statsSource := newStats(cfg, logger, rdb, store, stats.Waiting(queue, pending.Count), cacheCounter)
 	reader := cacheaside.NewReader(cache, store, newLocal(cfg, reg), logger, cacheCounter)
 	reg.MustRegister(cacheaside.QueriesCounter(reader))
 	if replica != nil {
@@ -188,8 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Pending:     pending,
 		Idempotency: redis.NewIdempotency(rdb, cfg.cachePrefix, cfg.idempotencyTTL, cfg.idemLease),
 		Checks: append([]service.Check{
-			{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }},
-			{Name: "mysql", Ping: store.Ping},
+			{Name: "redis", Ping: func(ctx context.Context) error { return redis.Ping(ctx, rdb) }}, {Name: "mysql", Ping: store.Ping},
 		}, modeChecks...),
 		Metrics:  apiMetrics,
 		Gatherer: reg,
@@ -201,6 +185,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "cache_prefix", cfg.cachePrefix,
 		"mysql", cfg.mysql.Host+":"+strconv.Itoa(cfg.mysql.Port)+"/"+cfg.mysql.Database+"."+cfg.mysql.Table)
 	return serve(ctx, cfg, cfg.tracing.Handler(handler, "api-server"), logger)
+}
+
+// openRedis returns the Redis client, traced when tracing is on. Redis not
+// answering yet is no reason not to start: reads still work from MySQL,
+// and writes answer 503 until Redis is back. The caller closes it.
+func openRedis(ctx context.Context, cfg settings, logger *slog.Logger) (goredis.UniversalClient, error) {
+	rdb := redis.NewClient(cfg.redis)
+	if cfg.tracing.Enabled {
+		if err := redis.Trace(rdb, cfg.tracing.ChildSpans()); err != nil {
+			rdb.Close()
+			return nil, err
+		}
+	}
+	if err := redis.Ping(ctx, rdb); err != nil {
+		logger.Warn("redis is not answering; reads bypass the cache until it does", "err", err)
+	}
+	return rdb, nil
+}
+
+// newStats returns the source of GET /api/v1/stats.
+func newStats(cfg settings, logger *slog.Logger, rdb goredis.UniversalClient, store *mysql.Store, waiting func(context.Context) (int64, error), cache *stats.CacheCounter) *stats.Source {
+	return stats.New(stats.Config{
+		QueueMode: cfg.queueMode,
+		Waiting:   waiting,
+		Total:     stats.RowCounter(store.DB(), cfg.mysql.Table),
+		Workers:   workerCounter(rdb, cfg.channel),
+		Cache:     cache,
+	}, logger)
+}
+
+// newCache returns the read cache as configured.
+func newCache(cfg settings, rdb goredis.UniversalClient) *redis.Cache {
+	cache := redis.NewCache(rdb, cfg.cachePrefix, cfg.cacheTTL)
+	cache.SetMaxPages(cfg.listCachePages)
+	cache.SetJitter(cfg.cacheJitter)
+	cache.SetRefreshAfter(cfg.refreshAfter)
+	return cache
 }
 
 // configure reads the flags and the environment. healthcheck is true when
