@@ -35,3 +35,15 @@ func StreamKeys(stream, id string) []string {
 func ReserveWithToken(ctx context.Context, i *Idempotency, key, fp, id, token string) (techlist.KeyReservation, error) {
 	return i.reserve(ctx, key, fp, id, token)
 }
+
+// FirstPage is firstPage: the first page of limit rows cut from a larger
+// first page.
+func FirstPage(page techlist.Page, limit int) techlist.Page { return firstPage(page, limit) }
+
+// InvalidateAndFill runs the settle's invalidation script on c's lists as
+// a worker that read the generation noted before its SELECT, at now, with
+// pages (field, bytes, field, bytes...); it returns the first pages it saw.
+func InvalidateAndFill(ctx context.Context, c *Cache, noted string, now time.Time, pages ...any) ([]string, error) {
+	args := append([]any{noted, now.UnixMilli()}, pages...)
+	return invalidateAndFill.Run(ctx, c.rdb, []string{c.genKey, c.pagesKey}, args...).StringSlice()
+}
