@@ -174,7 +174,9 @@ func TestSettlePrefillsTheFirstPagesReadersKeep(t *testing.T) {
 	}
 	first, _ := e.read(t, 20, "")
 	e.read(t, 50, "")
-	var next struct{ NextCursor string `json:"next_cursor"` }
+	var next struct {
+		NextCursor string `json:"next_cursor"`
+	}
 	mustUnmarshal(t, first, &next)
 	e.read(t, 20, next.NextCursor)
 
@@ -345,8 +347,8 @@ func TestSettleWithoutReadersSendsNoSelect(t *testing.T) {
 		t.Fatalf("a prefill: page %q after %d SELECTs, want one page after 1", e.cached(t, "20:"), e.src.calls.Load())
 	}
 	redis.SetNow(e.cache, func() time.Time { return time.Now().Add(2 * time.Minute) }) // past the page's hard deadline
-	e.settle(t, e.settler)                                                              // refills nothing: the page expired
-	e.settle(t, e.settler)                                                              // and knows of none
+	e.settle(t, e.settler)                                                             // refills nothing: the page expired
+	e.settle(t, e.settler)                                                             // and knows of none
 	if n := e.src.calls.Load(); n != 2 {
 		t.Errorf("SELECTs after the page expired: %d, want 2 (one more by the settle that still knew of it)", n)
 	}
