@@ -58,6 +58,11 @@ type prefillEnv struct {
 func newPrefillEnv(t *testing.T) *prefillEnv {
 	t.Helper()
 	rdb, names := testenv.Redis(t)
+	return newPrefillEnvOn(t, rdb, names)
+}
+
+func newPrefillEnvOn(t *testing.T, rdb goredis.UniversalClient, names testenv.Names) *prefillEnv {
+	t.Helper()
 	cfg, _ := testenv.MySQL(t)
 	store, err := mysql.OpenStore(context.Background(), cfg)
 	if err != nil {
@@ -388,5 +393,23 @@ func TestFailedPrefillStillInvalidates(t *testing.T) {
 				t.Error("generation not bumped after a failed prefill")
 			}
 		})
+	}
+}
+
+// On a cluster the settle runs apart (its keys live on several nodes), and
+// the prefill rides the invalidation there too: gen and pages share a slot.
+func TestSettlePrefillsOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(redis.Config{Addrs: testenv.RedisCluster(t)})
+	defer rdb.Close()
+	e := newPrefillEnvOn(t, rdb, testenv.Names{Prefix: "cluster-" + testenv.Suffix(), Channel: "cluster-" + testenv.Suffix()})
+	e.insert(t, 3)
+	e.read(t, 20, "")
+	e.settle(t, e.settler)
+	e.read(t, 20, "")
+	e.insert(t, 2)
+	e.settle(t, e.settler)
+	if got, want := e.cached(t, "20:"), e.built(t, 20, ""); !bytes.Equal(got, want) || e.src.calls.Load() != 1 {
+		t.Errorf("page after a settle on a cluster, %d SELECTs:\ngot  %s\nwant %s", e.src.calls.Load(), got, want)
 	}
 }
