@@ -45,5 +45,5 @@ func FirstPage(page techlist.Page, limit int) techlist.Page { return firstPage(p
 // pages (field, bytes, field, bytes...); it returns the first pages it saw.
 func InvalidateAndFill(ctx context.Context, c *Cache, noted string, now time.Time, pages ...any) ([]string, error) {
 	args := append([]any{noted, now.UnixMilli()}, pages...)
-	return invalidateAndFill.Run(ctx, c.rdb, []string{c.genKey, c.pagesKey}, args...).StringSlice()
+	return invalidateAndFill.Run(ctx, c.rdb, []string{c.genKey, c.pagesKey, c.firstKey}, args...).StringSlice()
 }

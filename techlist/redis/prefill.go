@@ -31,45 +31,62 @@ const (
 // pages) with the first pages refilled in the same atomic step, so that a
 // reader never finds them missing after a write.
 //
-// KEYS: the generation, the pages. ARGV: the generation the caller read
-// before its SELECT ("" for none), the time in ms, then field/page pairs.
+// KEYS: the generation, the pages, the first pages' deadlines (one slot).
+// ARGV: the generation the caller read before its SELECT ("" for none),
+// the time in ms, then field/page pairs.
 //
-// Before the DEL it notes the first pages (fields "<limit>:") still alive,
-// with their deadlines; it returns their fields, so the caller learns which
-// first pages readers keep. A given page is written only if the generation
-// is still the one read before the SELECT: any batch committed after that
-// SELECT bumps the generation when it settles, so either this fill is
-// refused or that batch's invalidation drops it. A page is written only
-// where one was alive, with the deadlines it had: a prefill never makes a
-// page live longer than a reader's fill did, so once nobody reads a page
-// it expires and is no longer refilled. The hash lives until the last
-// refilled page's hard deadline (or until a reader's fill renews it).
+// Before the DEL it copies the deadlines of the first pages (fields
+// "<limit>:") alive in the hash to the third key, which no invalidation
+// drops, and forgets those past their hard deadline; it returns the fields
+// it remembers, so the caller learns which first pages readers keep. A
+// given page is written only if the generation is still the one read
+// before the SELECT: any batch committed after that SELECT bumps the
+// generation when it settles, so either this fill is refused or that
+// batch's invalidation drops it. A page is written only if remembered, with
+// its remembered deadlines: a prefill never makes a page live longer than a
+// reader's fill (a miss or a refresh) did, so once nobody reads a page it
+// expires, is forgotten and is no longer refilled. Remembered apart from
+// the pages, a deadline outlives a refill refused or missed. The hashes
+// live until the last remembered hard deadline (a reader's fill renews the
+// pages').
 var invalidateAndFill = goredis.NewScript(`
 local now = tonumber(ARGV[2])
-local seen, exps = {}, {}
+local function hard(e)
+  return e and tonumber(string.match(e, '^%d+:(%d+)$'))
+end
 for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
   if string.match(f, '^%d+:$') then
     local e = redis.call('HGET', KEYS[2], 'exp:' .. f)
-    local hard = e and tonumber(string.match(e, '^%d+:(%d+)$'))
-    if hard and hard > now then
-      seen[#seen + 1] = f
-      exps[f] = {e, hard}
-    end
+    local h = hard(e)
+    if h and h > now then redis.call('HSET', KEYS[3], f, e) end
   end
 end
+local seen, exps, last = {}, {}, 0
+local kept = redis.call('HGETALL', KEYS[3])
+for i = 1, #kept, 2 do
+  local h = hard(kept[i + 1])
+  if h and h > now then
+    seen[#seen + 1] = kept[i]
+    exps[kept[i]] = kept[i + 1]
+    if h > last then last = h end
+  else
+    redis.call('HDEL', KEYS[3], kept[i])
+  end
+end
+if last > 0 then redis.call('PEXPIRE', KEYS[3], last - now) end
 local gen = redis.call('GET', KEYS[1]) or '0'
 redis.call('INCR', KEYS[1])
 redis.call('DEL', KEYS[2])
 if gen ~= ARGV[1] then return seen end
-local last = 0
+local filled = false
 for i = 3, #ARGV - 1, 2 do
-  local old = exps[ARGV[i]]
-  if old then
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1], 'exp:' .. ARGV[i], old[1])
-    if old[2] > last then last = old[2] end
+  local e = exps[ARGV[i]]
+  if e then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1], 'exp:' .. ARGV[i], e)
+    filled = true
   end
 end
-if last > 0 then redis.call('PEXPIRE', KEYS[2], last - now) end
+if filled then redis.call('PEXPIRE', KEYS[2], last - now) end
 return seen
 `)
 

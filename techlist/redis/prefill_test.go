@@ -242,7 +242,8 @@ func TestFirstPageCutsAsTheStoreDoes(t *testing.T) {
 }
 
 // (b) A generation noted before the SELECT that has moved since (another
-// batch settled meanwhile): no fill, the pages dropped all the same.
+// batch settled meanwhile): no fill, the pages dropped all the same; the
+// next settle refills them.
 func TestSettleDoesNotPrefillAfterAnotherInvalidation(t *testing.T) {
 	t.Parallel()
 	e := newPrefillEnv(t)
@@ -264,6 +265,13 @@ func TestSettleDoesNotPrefillAfterAnotherInvalidation(t *testing.T) {
 	}
 	if got := e.cached(t, "20:"); got != nil {
 		t.Errorf("page after a settle whose SELECT predates another batch: got %s, want none", got)
+	}
+	// The page's deadline is remembered apart: the next settle refills
+	// it though no reader filled it in between.
+	e.insert(t, 1)
+	e.settle(t, e.settler)
+	if got, want := e.cached(t, "20:"), e.built(t, 20, ""); !bytes.Equal(got, want) {
+		t.Errorf("page after the next settle: got %s, want %s (refilled)", got, want)
 	}
 }
 

@@ -59,14 +59,18 @@ func NewSettler(rdb goredis.UniversalClient, source any, cache *Cache, events *E
 // Call it before the first Settle.
 func (s *Settler) Prefill(source PageSource) { s.prefill.source = source }
 
-// PrefillQueries is how many SELECTs the prefill sent; PrefillFailures how
-// many prefills were given up (the generation, the SELECT or the encoding
-// failed), each settle then invalidating without refilling.
-func (s *Settler) PrefillQueries() uint64  { return s.prefill.queries.Load() }
+// PrefillQueries is how many SELECTs the prefill sent.
+func (s *Settler) PrefillQueries() uint64 { return s.prefill.queries.Load() }
+
+// PrefillFailures is how many prefills were given up (reading the
+// generation, the SELECT or the encoding failed), each of those settles
+// invalidating without refilling.
 func (s *Settler) PrefillFailures() uint64 { return s.prefill.failures.Load() }
 
 // listKeys are the invalidation's keys: one slot (the {list} hash tag).
-func (s *Settler) listKeys() []string { return []string{s.cache.genKey, s.cache.pagesKey} }
+func (s *Settler) listKeys() []string {
+	return []string{s.cache.genKey, s.cache.pagesKey, s.cache.firstKey}
+}
 
 // learn reads what the invalidation saw; a failed one taught nothing.
 func (s *Settler) learn(cmd *goredis.Cmd) {
