@@ -96,13 +96,13 @@ type prefiller struct {
 	cache  *Cache
 	source PageSource
 	mu     sync.Mutex
-	limits []int // the first pages' limits the last settle saw alive, ascending
+	limits []int // the first pages' limits the last invalidation remembered, ascending
 	// queries counts the SELECTs sent, failures the prefills given up.
 	queries, failures atomic.Uint64
 }
 
 // args returns the invalidation's ARGV: with the first pages the last
-// settle saw, read from the database now, or with none (a plain
+// invalidation remembered, read from the database now, or with none (a plain
 // invalidation) when none were seen or reading them failed.
 func (f *prefiller) args(ctx context.Context) []any {
 	now := strconv.FormatInt(f.cache.now().UnixMilli(), 10)
@@ -150,8 +150,8 @@ func (f *prefiller) read(ctx context.Context, limits []int) ([]any, error) {
 	return args, nil
 }
 
-// firstPage is the first page of limit rows cut from page, a first page of
-// at least limit rows, as the store would have answered it.
+// firstPage is the first page of limit rows cut from page, a first page
+// read with a limit of limit or more, as the store would answer it.
 func firstPage(page techlist.Page, limit int) techlist.Page {
 	if len(page.Data) <= limit {
 		return page // all there is (a larger page with no more rows has no cursor either)
@@ -160,7 +160,7 @@ func firstPage(page techlist.Page, limit int) techlist.Page {
 	return techlist.Page{Data: page.Data[:limit:limit], NextCursor: &next}
 }
 
-// learn keeps the limits of the first pages the invalidation saw alive.
+// learn keeps the limits of the first pages the invalidation remembers.
 func (f *prefiller) learn(fields []string) {
 	if f.source == nil {
 		return
