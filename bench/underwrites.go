@@ -23,7 +23,8 @@ const postWorkers = 100
 type rwSide struct {
 	reads         throughput
 	posts, failed int // POSTs sent during the measurement, and those not answered 202
-	queries       int // MySQL queries the reading api-server sent
+	queries       int // MySQL list queries the reading api-server sent
+	prefills      int // SELECTs the worker sent to refill first pages with its invalidations
 	misses        int // reads answered MISS (each waited for a query)
 	invalidations int // generations the worker moved the list cache on by
 }
@@ -31,9 +32,10 @@ type rwSide struct {
 // readUnderWrites is the reads-under-writes target: cached GET throughput
 // while underWritesRate POSTs a second are accepted and stored (pubsub, the
 // worker storing), against the same reads without writes, in interleaved
-// pairs; and the MySQL list queries the reads cost per invalidation, as
-// the api-server counts them (api_cache_list_queries_total: a counting
-// proxy in its MySQL path slowed each miss, and every reader waiting on it).
+// pairs; and the MySQL list queries the reads cost per invalidation: the
+// api-server's (api_cache_list_queries_total: a counting proxy in its MySQL
+// path slowed each miss, and every reader waiting on it) and the worker's
+// prefills of the first pages (worker_list_prefills_total).
 func (b *bench) readUnderWrites(ctx context.Context) ([]Row, error) {
 	var with, without []rwSide
 	for i := range b.o.reps {
@@ -42,8 +44,8 @@ func (b *bench) readUnderWrites(ctx context.Context) ([]Row, error) {
 			if err != nil {
 				return nil, err
 			}
-			b.logf("GET cached, %s writes, pair %d: %.0f/s; %d POSTs (%d failed), %d MySQL queries, %d invalidations, %d of %d reads MISS",
-				map[bool]string{true: "with", false: "without"}[writes], i+1, s.reads.Rate(), s.posts, s.failed, s.queries, s.invalidations, s.misses, s.reads.Requests)
+			b.logf("GET cached, %s writes, pair %d: %.0f/s; %d POSTs (%d failed), %d MySQL list queries by the api-server and %d by the worker's prefill, %d invalidations, %d of %d reads MISS",
+				map[bool]string{true: "with", false: "without"}[writes], i+1, s.reads.Rate(), s.posts, s.failed, s.queries, s.prefills, s.invalidations, s.misses, s.reads.Requests)
 			if writes {
 				with = append(with, s)
 			} else {
@@ -56,9 +58,12 @@ func (b *bench) readUnderWrites(ctx context.Context) ([]Row, error) {
 
 // listQueries is the api-server's count of its list queries to MySQL, and
 // listMisses of the list reads it answered MISS.
+// prefillQueries is the worker's count of its SELECTs refilling the first
+// pages (0, absent, on a worker without the prefill).
 const (
-	listQueries = "api_cache_list_queries_total"
-	listMisses  = `api_cache_reads_total{kind="list",result="MISS"}`
+	listQueries    = "api_cache_list_queries_total"
+	listMisses     = `api_cache_reads_total{kind="list",result="MISS"}`
+	prefillQueries = "worker_list_prefills_total"
 )
 
 // rwMeasure measures cached reads for the warm-up and then the
@@ -93,6 +98,10 @@ func (b *bench) rwMeasure(ctx context.Context, writes bool) (rwSide, error) {
 	if err != nil {
 		return s, err
 	}
+	w0, err := b.worker.metric(ctx, prefillQueries)
+	if err != nil {
+		return s, err
+	}
 	p0, f0 := posts()
 	s.reads, err = b.gen.Closed(ctx, get, b.o.conns, b.o.duration)
 	if err != nil {
@@ -112,7 +121,11 @@ func (b *bench) rwMeasure(ctx context.Context, writes bool) (rwSide, error) {
 	if err != nil {
 		return s, err
 	}
-	s.queries, s.misses = int(q1-q0), int(m1-m0)
+	w1, err := b.worker.metric(ctx, prefillQueries)
+	if err != nil {
+		return s, err
+	}
+	s.queries, s.misses, s.prefills = int(q1-q0), int(m1-m0), int(w1-w0)
 	s.invalidations = int(gen1 - gen0)
 	return s, nil
 }
@@ -173,12 +186,13 @@ func (b *bench) postAtRate(ctx context.Context, apiURL string) (stop func(), pos
 // queries-per-invalidation row.
 func rwRows(with, without []rwSide) []Row {
 	var ours, base, ratios []float64
-	queries, invalidations, posts, failed := 0, 0, 0, 0
+	queries, prefills, invalidations, posts, failed := 0, 0, 0, 0, 0
 	var seconds float64
 	for i := range with {
 		ours, base = append(ours, with[i].reads.Rate()), append(base, without[i].reads.Rate())
 		ratios = append(ratios, with[i].reads.Rate()/without[i].reads.Rate())
 		queries, invalidations = queries+with[i].queries, invalidations+with[i].invalidations
+		prefills += with[i].prefills
 		posts, failed, seconds = posts+with[i].posts, failed+with[i].failed, seconds+with[i].reads.Seconds
 	}
 	ratio, baseMed := median(ratios), median(base)
@@ -190,9 +204,9 @@ func rwRows(with, without []rwSide) []Row {
 	if failed > 0 {
 		tp = tp.problem("%d POSTs not answered 202", failed)
 	}
-	per := float64(queries) / float64(max(invalidations, 1))
+	per := float64(queries+prefills) / float64(max(invalidations, 1))
 	q := ownRow("reads under writes: MySQL list queries per invalidation", "", per, atMost(2)).
-		note("%d list queries the api-server sent MySQL (api_cache_list_queries_total) over %d invalidations (the list generation's moves)", queries, invalidations)
+		note("%d list queries the api-server sent MySQL (api_cache_list_queries_total) and %d the worker sent refilling the first pages (worker_list_prefills_total), over %d invalidations (the list generation's moves)", queries, prefills, invalidations)
 	if invalidations == 0 {
 		q = q.problem("no invalidation happened during the measurements")
 	}

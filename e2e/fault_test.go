@@ -485,11 +485,14 @@ func TestReadsSurviveRedisOutage(t *testing.T) {
 		after = a.ID
 		return true
 	})
+	// A MISS, or a HIT when the worker refilled the first page with its
+	// invalidation (it learnt of the page from the settle before the
+	// outage): either way the page lists the tech.
 	testenv.Eventually(t, "the tech posted after the outage in the list", func() bool {
 		page = listBody{}
 		cache := getJSON(t, list, &page)
 		_, ok := contains(page.Data, after)
-		return ok && cache == "MISS"
+		return ok && (cache == "MISS" || cache == "HIT")
 	})
 	if cache := getJSON(t, list, &listBody{}); cache != "HIT" {
 		t.Errorf("second read after the outage: got X-Cache %q, want HIT", cache)

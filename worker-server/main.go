@@ -163,6 +163,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ln.Close()
 		return err
 	}
+	// The invalidation refills the first list pages readers keep, so a
+	// write does not turn their next reads into misses waiting on MySQL.
+	settler.Prefill(store)
+	registerPrefill(reg, settler)
 	cons := consumer.New(cfg.consumer, consumer.Deps{
 		Source:  src,
 		Analyse: analyser.Analyse,
@@ -393,4 +397,16 @@ func statusHandler(reg *prometheus.Registry, logger *slog.Logger, checks ...serv
 	mux.Handle("GET /readyz", service.Readyz(logger, checks...))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// registerPrefill exports the prefill's SELECTs and failures: with the
+// api-server's api_cache_list_queries_total they are the list queries a
+// write costs.
+func registerPrefill(reg prometheus.Registerer, s *redis.Settler) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "worker_list_prefills_total", Help: "SELECTs of the first list pages sent to refill them with an invalidation.",
+	}, func() float64 { return float64(s.PrefillQueries()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "worker_list_prefill_failures_total", Help: "Prefills given up (reading the generation, the SELECT or the encoding failed); the invalidation went on without them.",
+	}, func() float64 { return float64(s.PrefillFailures()) }))
 }

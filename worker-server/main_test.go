@@ -237,6 +237,9 @@ func testRun(t *testing.T, mode string) {
 		`worker_messages_total{result="rejected"}`: float64(len(malformed)),
 		`worker_messages_total{result="stored"}`:   valid,
 		`worker_messages_total{result="failed"}`:   0,
+		// Nobody read a list: no first page to refill, so no SELECT.
+		`worker_list_prefills_total`:         0,
+		`worker_list_prefill_failures_total`: 0,
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for {

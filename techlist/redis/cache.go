@@ -40,6 +40,9 @@ type Cache struct {
 	ttl      time.Duration
 	genKey   string
 	pagesKey string
+	// firstKey holds the deadlines of the first pages readers keep, for
+	// the worker's prefill (see invalidateAndFill).
+	firstKey string
 	maxPages int
 	// jitter is the fraction of ttl a fill's lifetime may fall short by;
 	// refreshAfter is when, in an unshortened lifetime, a page turns stale.
@@ -68,6 +71,7 @@ func NewCache(rdb goredis.UniversalClient, prefix string, ttl time.Duration) *Ca
 		ttl:          ttl,
 		genKey:       prefix + ":{list}:gen",
 		pagesKey:     prefix + ":{list}:pages",
+		firstKey:     prefix + ":{list}:first",
 		maxPages:     DefaultMaxPages,
 		jitter:       DefaultJitter,
 		refreshAfter: ttl * 4 / 5,

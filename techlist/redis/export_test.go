@@ -39,3 +39,15 @@ func ReserveWithToken(ctx context.Context, i *Idempotency, key, fp, id, token st
 // SetPublisherClock sets the clock p's registrations are timed by; call it
 // before publishing.
 func SetPublisherClock(p *PartitionedPublisher, now func() time.Time) { p.now = now }
+
+// FirstPage is firstPage: the first page of limit rows cut from a larger
+// first page.
+func FirstPage(page techlist.Page, limit int) techlist.Page { return firstPage(page, limit) }
+
+// InvalidateAndFill runs the settle's invalidation script on c's lists as
+// a worker that read the generation noted before its SELECT, at now, with
+// pages (field, bytes, field, bytes...); it returns the first pages it saw.
+func InvalidateAndFill(ctx context.Context, c *Cache, noted string, now time.Time, pages ...any) ([]string, error) {
+	args := append([]any{noted, now.UnixMilli()}, pages...)
+	return invalidateAndFill.Run(ctx, c.rdb, []string{c.genKey, c.pagesKey, c.firstKey}, args...).StringSlice()
+}

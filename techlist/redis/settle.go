@@ -29,11 +29,16 @@ var (
 // round trip, run by Redis in that order; in a cluster, where the keys live
 // on several nodes and a pipeline's order across them is not kept, the
 // first three run side by side and the events go out after them.
+//
+// Given a PageSource (Prefill), the invalidation also refills the first
+// list pages readers keep, in the same atomic step, so a reader finds them
+// after a write rather than waiting on MySQL (see invalidateAndFill).
 type Settler struct {
-	rdb    goredis.UniversalClient
-	acker  batchAcker
-	cache  *Cache
-	events *EventPublisher
+	rdb     goredis.UniversalClient
+	acker   batchAcker
+	cache   *Cache
+	events  *EventPublisher
+	prefill prefiller
 }
 
 // NewSettler returns the Settler of source's batches (a *StreamConsumer or
@@ -43,16 +48,36 @@ func NewSettler(rdb goredis.UniversalClient, source any, cache *Cache, events *E
 	if !ok {
 		return nil, fmt.Errorf("settler: %T is not a queue of this package", source)
 	}
-	return &Settler{rdb: rdb, acker: acker, cache: cache, events: events}, nil
+	s := &Settler{rdb: rdb, acker: acker, cache: cache, events: events}
+	s.prefill.rdb, s.prefill.cache = rdb, cache
+	return s, nil
 }
 
-// invalidateLists is Cache.InvalidateLists as a script, so that it can ride
-// in a pipeline and stay atomic. KEYS: the generation, the pages.
-var invalidateLists = goredis.NewScript(`
-redis.call('INCR', KEYS[1])
-redis.call('DEL', KEYS[2])
-return 1
-`)
+// Prefill makes each Settle refill, from source, the first list pages that
+// readers kept before it (at most 8, of limits 1 to 100), with one SELECT
+// of the largest. Settles that find no first page cached send no SELECT.
+// Call it before the first Settle.
+func (s *Settler) Prefill(source PageSource) { s.prefill.source = source }
+
+// PrefillQueries is how many SELECTs the prefill sent.
+func (s *Settler) PrefillQueries() uint64 { return s.prefill.queries.Load() }
+
+// PrefillFailures is how many prefills were given up (reading the
+// generation, the SELECT or the encoding failed), each of those settles
+// invalidating without refilling.
+func (s *Settler) PrefillFailures() uint64 { return s.prefill.failures.Load() }
+
+// listKeys are the invalidation's keys: one slot (the {list} hash tag).
+func (s *Settler) listKeys() []string {
+	return []string{s.cache.genKey, s.cache.pagesKey, s.cache.firstKey}
+}
+
+// learn reads what the invalidation saw; a failed one taught nothing.
+func (s *Settler) learn(cmd *goredis.Cmd) {
+	if fields, err := cmd.StringSlice(); err == nil {
+		s.prefill.learn(fields)
+	}
+}
 
 // Settle acknowledges ds, clears the pending marks of ids, invalidates the
 // lists and announces events, in that order. Call it only after the
@@ -61,13 +86,15 @@ func (s *Settler) Settle(ctx context.Context, ds []techlist.Delivery, ids []stri
 	if isCluster(s.rdb) {
 		return s.settleApart(ctx, ds, ids, events)
 	}
+	args := s.prefill.args(ctx)
+	var inval *goredis.Cmd
 	buf := make([]byte, 0, 256*len(events))
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		s.acker.queueAck(ctx, p, ds)
 		if len(ids) > 0 {
 			p.Del(ctx, s.cache.pendingKeys(ids)...)
 		}
-		invalidateLists.Eval(ctx, p, []string{s.cache.genKey, s.cache.pagesKey})
+		inval = invalidateAndFill.Eval(ctx, p, s.listKeys(), args...)
 		for _, ev := range events {
 			start := len(buf)
 			var err error
@@ -78,6 +105,9 @@ func (s *Settler) Settle(ctx context.Context, ds []techlist.Delivery, ids []stri
 		}
 		return nil
 	})
+	if inval != nil {
+		s.learn(inval)
+	}
 	if err != nil {
 		return fmt.Errorf("settle a batch of %d: %w", len(ds), err)
 	}
@@ -90,7 +120,11 @@ func (s *Settler) settleApart(ctx context.Context, ds []techlist.Delivery, ids [
 	var wg sync.WaitGroup
 	wg.Go(func() { ackErr = s.acker.Ack(ctx, ds...) })
 	wg.Go(func() { clearErr = s.cache.ClearPending(ctx, ids...) })
-	invalErr = s.cache.InvalidateLists(ctx)
+	inval := invalidateAndFill.Run(ctx, s.rdb, s.listKeys(), s.prefill.args(ctx)...)
+	s.learn(inval)
+	if err := inval.Err(); err != nil {
+		invalErr = fmt.Errorf("invalidate cached lists: %w", err)
+	}
 	wg.Wait()
 	return errors.Join(ackErr, clearErr, invalErr, s.events.Announce(ctx, events))
 }

@@ -245,14 +245,14 @@ func (r *Reader) listFromStore(ctx context.Context, limit int, cursor string, re
 	}
 	// Kept in the form a cache hit is answered with, so a hit is written
 	// as it is, in one piece; see PageJSON.
-	b, err := appendPage(make([]byte, 0, 256+192*len(page.Data)), page)
+	b, err := techlist.AppendCachedPage(make([]byte, 0, 256+192*len(page.Data)), page)
 	if err != nil {
 		return nil, fmt.Errorf("encode page: %w", err)
 	}
 	return b, nil
 }
 
-const cachedSuffix = `,"cached":true}`
+const cachedSuffix = techlist.CachedPageSuffix
 
 // PageJSON turns what List returns, {"data":…,"next_cursor":…,"cached":true},
 // into the answer for status: as it is for a HIT, with "cached":false

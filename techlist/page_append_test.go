@@ -1,4 +1,4 @@
-package cacheaside
+package techlist_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"github.com/techlist/techlist"
 )
 
-// appendPage must write exactly what json.Marshal writes (with the cached
+// AppendCachedPage must write exactly what json.Marshal writes (with the cached
 // flag), whatever the texts hold: pages cached by either encoder are
 // served side by side.
 func TestAppendPageMatchesMarshal(t *testing.T) {
@@ -34,14 +34,14 @@ func TestAppendPageMatchesMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want = append(want[:len(want)-1], cachedSuffix...)
-		got, err := appendPage(nil, page)
+		want = append(want[:len(want)-1], techlist.CachedPageSuffix...)
+		got, err := techlist.AppendCachedPage(nil, page)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("got %s, %v\nwant %s", got, err, want)
 		}
 	}
 	bad := techlist.Page{Data: []techlist.Tech{{CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}}
-	if _, err := appendPage(nil, bad); err == nil {
+	if _, err := techlist.AppendCachedPage(nil, bad); err == nil {
 		t.Error("a year past 9999: got no error, want the one json.Marshal gives")
 	}
 }
