@@ -154,31 +154,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer closeSrc()
 
-	analyser := task.Analyser{Cost: cfg.taskCost}
-	cache := redis.NewCache(rdb, cfg.cachePrefix, time.Minute)
-	events := redis.NewEventPublisher(rdb, redis.EventsChannel(cfg.channel))
-	// What follows each commit, in one round trip.
-	settler, err := redis.NewSettler(rdb, src, cache, events)
+	cons, err := newConsumer(cfg, logger, tr, reg, src, store, rdb)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	// The invalidation refills the first list pages readers keep, so a
-	// write does not turn their next reads into misses waiting on MySQL.
-	settler.Prefill(store)
-	registerPrefill(reg, settler)
-	cons := consumer.New(cfg.consumer, consumer.Deps{
-		Source:  src,
-		Analyse: analyser.Analyse,
-		Store:   store,
-		Cache:   cache,
-		Events:  events,
-		Settler: settler,
-		Logger:  logger,
-		Metrics: consumer.NewMetrics(reg),
-		Now:     time.Now,
-		Tracing: tr,
-	})
 	logger.Info("starting", "queue_mode", cfg.queueMode, "channel", cfg.channel, "task_cost", cfg.taskCost,
 		"concurrency", cfg.consumer.Concurrency, "batch_size", cfg.consumer.BatchSize)
 
@@ -202,6 +182,35 @@ func listen(ctx context.Context, cfg settings, logger *slog.Logger, reg *prometh
 		return nil, nil, nil, err
 	}
 	return srv, ln, admin, nil
+}
+
+// newConsumer returns the consumer of src: the task, the store, and what
+// follows each commit (acks, marks, the invalidation, the events) in one
+// round trip.
+func newConsumer(cfg settings, logger *slog.Logger, tr *tracing.Tracing, reg *prometheus.Registry, src consumer.Source, store *mysql.Store, rdb goredis.UniversalClient) (*consumer.Consumer, error) {
+	analyser := task.Analyser{Cost: cfg.taskCost}
+	cache := redis.NewCache(rdb, cfg.cachePrefix, time.Minute)
+	events := redis.NewEventPublisher(rdb, redis.EventsChannel(cfg.channel))
+	settler, err := redis.NewSettler(rdb, src, cache, events)
+	if err != nil {
+		return nil, err
+	}
+	// The invalidation refills the first list pages readers keep, so a
+	// write does not turn their next reads into misses waiting on MySQL.
+	settler.Prefill(store)
+	registerPrefill(reg, settler)
+	return consumer.New(cfg.consumer, consumer.Deps{
+		Source:  src,
+		Analyse: analyser.Analyse,
+		Store:   store,
+		Cache:   cache,
+		Events:  events,
+		Settler: settler,
+		Logger:  logger,
+		Metrics: consumer.NewMetrics(reg),
+		Now:     time.Now,
+		Tracing: tr,
+	}), nil
 }
 
 // parseFlags reads the command line: -healthcheck, or -dead-letters with
