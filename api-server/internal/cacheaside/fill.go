@@ -14,13 +14,17 @@ import (
 // still held: a reader arriving during the fill is answered the page
 // already read, from memory (a HIT: it cost no query), so the reader that
 // missed gets a HIT on its next read whether or not the fill has landed.
-// And a reader whose look at Redis began before a fill landed, and who
-// finds no query in flight, is told to look again instead of querying:
-// the page it missed may be there now.
+// And a reader whose look at Redis began before a fill of its page (the
+// same page and generation) landed, and who finds no query in flight, is
+// told to look again instead of querying: the page may be there now.
 type missFlight struct {
 	mu    sync.Mutex
 	calls map[string]*missCall
 	done  uint64 // flights ended, fill and all
+	// ended holds the keys of the last flights ended: the one that made
+	// done k is at k % len. A fill of another page or generation is no
+	// reason to look again (sequential misses would each look twice).
+	ended [64]string
 	// filling counts the fills under way, for tests to wait on.
 	filling sync.WaitGroup
 }
@@ -61,7 +65,7 @@ func (f *missFlight) do(ctx context.Context, key string, fills uint64, query fun
 		<-c.ready
 		return c.val, Miss, false, c.err
 	}
-	if fills != lookedAgain && fills != f.done {
+	if fills != lookedAgain && f.endedSince(key, fills) {
 		f.mu.Unlock()
 		return nil, "", true, nil
 	}
@@ -104,8 +108,23 @@ func (f *missFlight) end(key string, cancel context.CancelFunc) {
 	cancel()
 	f.mu.Lock()
 	delete(f.calls, key)
+	f.ended[f.done%uint64(len(f.ended))] = key
 	f.done++
 	f.mu.Unlock()
+}
+
+// endedSince reports whether a flight of key ended since fills was taken;
+// past what ended remembers, it says yes. Call it with f.mu held.
+func (f *missFlight) endedSince(key string, fills uint64) bool {
+	if f.done-fills > uint64(len(f.ended)) {
+		return true
+	}
+	for n := fills; n < f.done; n++ {
+		if f.ended[n%uint64(len(f.ended))] == key {
+			return true
+		}
+	}
+	return false
 }
 
 var errQueryPanicked = errors.New("the shared list query panicked")

@@ -65,3 +65,26 @@ func TestMissFlightFailedQueryEndsTheFlight(t *testing.T) {
 		t.Fatalf("after a failed query: %d flights held, %d ended; want 0 and 1", len(f.calls), f.fills())
 	}
 }
+
+// A flight of another page, or of the same page in another generation,
+// ending while a reader looked at Redis is no reason to look again: its
+// fill cannot have put the page the reader missed.
+func TestMissFlightLooksAgainOnlyForItsPage(t *testing.T) {
+	var f missFlight
+	ctx := context.Background()
+	queries := 0
+	query := func(context.Context) ([]byte, error) { queries++; return []byte("page"), nil }
+	filled := make(chan struct{}, 4)
+	fill := func(context.Context, []byte) { filled <- struct{}{} }
+
+	before := f.fills() // a reader of 50:@2 looks at Redis
+	f.do(ctx, "50:@1", f.fills(), query, fill)
+	f.do(ctx, "20:@2", f.fills(), query, fill)
+	<-filled
+	<-filled
+	for f.fills() != before+2 { // both flights end just after their fills
+	}
+	if b, st, again, err := f.do(ctx, "50:@2", before, query, fill); string(b) != "page" || st != Miss || again || err != nil || queries != 3 {
+		t.Fatalf("after other pages' fills: got %q, %s, again %v, %v, %d queries; want the page queried, no second look", b, st, again, err, queries)
+	}
+}
