@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -94,7 +93,7 @@ func TestServicesOnTheEmbeddedStack(t *testing.T) {
 			// list showing the tech is a HIT.
 			for i := range 2 {
 				text := fmt.Sprintf("%s more %d", text, i)
-				id := postJSON(t, s.APIURL, text)
+				id := stack.PostTech(t, s.APIURL, text)
 				var first string
 				testenv.Eventually(t, "the tech to be listed", func() bool {
 					var found bool
@@ -152,22 +151,6 @@ func listed(t *testing.T, u, id, text string) (string, bool) {
 		}
 	}
 	return resp.Header.Get("X-Cache"), false
-}
-
-// postJSON posts text to the API and returns the accepted tech's id.
-func postJSON(t *testing.T, apiURL, text string) string {
-	t.Helper()
-	body, _ := json.Marshal(map[string]string{"text": text})
-	resp, err := http.Post(apiURL+"/api/v1/techs", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var created struct{ ID string }
-	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST %q: %s, %v; want 202", text, resp.Status, err)
-	}
-	return created.ID
 }
 
 func getJSON(t *testing.T, u string, v any) int {

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,7 +99,7 @@ func TestLiveQueuedToStored(t *testing.T) {
 	// A few stored already, for a list worth a screenshot.
 	seeds := []string{"Redis Streams", "Server-Sent Events", "Security patch for OpenSSL", "Tailwind CSS 4", "Go 1.26"}
 	for _, text := range seeds {
-		liveCreate(t, s.APIURL, text)
+		stack.PostTech(t, s.APIURL, text)
 	}
 	testenv.Eventually(t, "the seeds stored", func() bool {
 		var page listBody
@@ -162,7 +160,7 @@ func TestLivePaging(t *testing.T) {
 	s := startStack(t, map[string]string{"PAGE_SIZE": "3"})
 	prefix := "Page " + testenv.Suffix() + " #"
 	for i := 1; i <= 7; i++ {
-		liveCreate(t, s.APIURL, prefix+strconv.Itoa(i))
+		stack.PostTech(t, s.APIURL, prefix+strconv.Itoa(i))
 	}
 	// Ids order by submission: newest first is 7 down to 1.
 	var want []string
@@ -258,22 +256,6 @@ func TestLivePaging(t *testing.T) {
 			return state == "stored" && got == text
 		})
 	})
-}
-
-// liveCreate posts text to the api-server and returns the id.
-func liveCreate(t *testing.T, apiURL, text string) string {
-	t.Helper()
-	body, _ := json.Marshal(map[string]string{"text": text})
-	resp, err := http.Post(apiURL+"/api/v1/techs", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct{ ID string }
-	if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&out) != nil {
-		t.Fatalf("POST %q: got %s, want 202 with an id", text, resp.Status)
-	}
-	return out.ID
 }
 
 // liveDialogs records every JavaScript dialog the tab opens (and closes

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/techlist/techlist/testenv"
+	"github.com/techlist/techlist/testenv/stack"
 )
 
 // apiEvents follows the api-server's own event stream, as a browser does:
@@ -70,7 +71,7 @@ func TestAWriteRefillsTheFirstPage(t *testing.T) {
 	getJSON(t, listURL, &page) // a reader's first page, cached
 
 	// The first write after it: the worker only learns of the page.
-	id := post(t, s.APIURL, "prefill one "+testenv.Suffix())
+	id := stack.PostTech(t, s.APIURL, "prefill one "+testenv.Suffix())
 	stored(id)
 	if cache := getJSON(t, listURL, &page); cache != "MISS" {
 		t.Errorf("first read after the first write: got X-Cache %q, want MISS (no page known to the worker yet)", cache)
@@ -80,7 +81,7 @@ func TestAWriteRefillsTheFirstPage(t *testing.T) {
 	}
 
 	for i := range 2 {
-		id := post(t, s.APIURL, "prefill more "+testenv.Suffix())
+		id := stack.PostTech(t, s.APIURL, "prefill more "+testenv.Suffix())
 		stored(id)
 		cache := getJSON(t, listURL, &page)
 		if _, ok := contains(page.Data, id); !ok {

@@ -35,7 +35,7 @@ func queueModeMismatch(t *testing.T, partitions string) {
 	s.APIURL = s.Add(t, "api-server", stack.Environ(env, map[string]string{"QUEUE_MODE": "streams", "STREAM_PARTITIONS": partitions}))
 	s.WaitReady(t, "api-server", "/readyz") // no worker at all: ready
 	stored := watchStored(t, s)
-	first := post(t, s.APIURL, "before any worker "+testenv.Suffix())
+	first := stack.PostTech(t, s.APIURL, "before any worker "+testenv.Suffix())
 
 	s.Add(t, "worker-server", stack.Environ(env, map[string]string{"QUEUE_MODE": "pubsub"}))
 	s.WaitReady(t, "worker-server", "/readyz")
@@ -64,7 +64,7 @@ func queueModeMismatch(t *testing.T, partitions string) {
 	if _, stats := fetch(t, http.MethodGet, s.APIURL+"/api/v1/stats"); !strings.Contains(stats, `"workers":{"pubsub":1,"streams":0}`) {
 		t.Errorf("/api/v1/stats: got %s, want workers: 1 pubsub, 0 streams", stats)
 	}
-	second := post(t, s.APIURL, "while the modes differ "+testenv.Suffix()) // still 202
+	second := stack.PostTech(t, s.APIURL, "while the modes differ "+testenv.Suffix()) // still 202
 
 	s.Add(t, "worker-server#2", stack.Environ(env, map[string]string{"QUEUE_MODE": "streams"}))
 	s.WaitReady(t, "api-server", "/readyz")

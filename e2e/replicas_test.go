@@ -1,16 +1,14 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/techlist/techlist/testenv"
+	"github.com/techlist/techlist/testenv/stack"
 )
 
 // Two api-servers and two workers on the same Redis and MariaDB, in
@@ -34,7 +32,7 @@ func TestReplicas(t *testing.T) {
 	staleReads := 0
 	for i := range 10 {
 		text := fmt.Sprintf("replica write %d %s", i, testenv.Suffix())
-		id := post(t, apis[i%2], text)
+		id := stack.PostTech(t, apis[i%2], text)
 		stored(id)
 		for r, api := range apis {
 			fresh := false
@@ -66,7 +64,7 @@ func TestReplicas(t *testing.T) {
 	// The load: both workers store some of it.
 	var ids []string
 	for i := range 200 {
-		ids = append(ids, post(t, apis[i%2], fmt.Sprintf("shared load %d", i)))
+		ids = append(ids, stack.PostTech(t, apis[i%2], fmt.Sprintf("shared load %d", i)))
 		time.Sleep(2 * time.Millisecond)
 	}
 	for _, id := range ids {
@@ -84,22 +82,6 @@ func TestReplicas(t *testing.T) {
 	if total < 210 {
 		t.Errorf("the workers stored %d rows in all, want at least 210", total)
 	}
-}
-
-func post(t *testing.T, api, text string) string {
-	t.Helper()
-	body, _ := json.Marshal(map[string]string{"text": text})
-	resp, err := http.Post(api+"/api/v1/techs", "application/json", strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var created struct{ ID string }
-	json.NewDecoder(resp.Body).Decode(&created)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST %q: got %s, want 202", text, resp.Status)
-	}
-	return created.ID
 }
 
 var storedMetric = regexp.MustCompile(`(?m)^worker_messages_total\{result="stored"\} (\d+)`)

@@ -1,8 +1,11 @@
 package stack
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -264,4 +267,21 @@ func (s *Stack) running(tb testing.TB, name string) *member {
 		tb.Fatalf("%s is not running", name)
 	}
 	return m
+}
+
+// PostTech posts text as JSON to the api-server at apiURL, fails the test
+// unless it is accepted (202), and returns the accepted tech's id.
+func PostTech(tb testing.TB, apiURL, text string) string {
+	tb.Helper()
+	body, _ := json.Marshal(map[string]string{"text": text})
+	resp, err := http.Post(apiURL+"/api/v1/techs", "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var created struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || resp.StatusCode != http.StatusAccepted || created.ID == "" {
+		tb.Fatalf("POST %q: got %s (%v), want 202 with an id", text, resp.Status, err)
+	}
+	return created.ID
 }
