@@ -97,10 +97,8 @@ func KnownStreams(ctx context.Context, rdb goredis.UniversalClient, channel stri
 // (what lies between the first '{' and the next '}', when not empty), or
 // of the whole key, modulo 16384.
 func keySlot(key string) int {
-	if open := strings.IndexByte(key, '{'); open >= 0 {
-		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
-			key = key[open+1 : open+1+end]
-		}
+	if tag, ok := hashTag(key); ok {
+		key = tag
 	}
 	return int(crc16(key) % clusterSlots)
 }

@@ -36,12 +36,22 @@ func WorkersKey(channel string) string {
 // hasHashTag reports whether Redis Cluster would place s by a {tag} inside
 // it rather than by the whole name.
 func hasHashTag(s string) bool {
-	open := strings.IndexByte(s, '{')
+	_, ok := hashTag(s)
+	return ok
+}
+
+// hashTag returns what Redis Cluster places key by when it holds a tag:
+// what lies between its first '{' and the next '}', when not empty.
+func hashTag(key string) (string, bool) {
+	open := strings.IndexByte(key, '{')
 	if open < 0 {
-		return false
+		return "", false
 	}
-	end := strings.IndexByte(s[open+1:], '}')
-	return end > 0
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 {
+		return "", false
+	}
+	return key[open+1 : open+1+end], true
 }
 
 // renewLease prunes the expired leases, sets this worker's to end ARGV[2]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -18,7 +17,7 @@ const payloadField = "envelope"
 // stream, so one script may touch both: it carries the stream's own hash
 // tag, or, when the name has none, the whole name as its tag.
 func slotKey(stream, suffix string) string {
-	if open := strings.IndexByte(stream, '{'); open >= 0 && strings.IndexByte(stream[open+1:], '}') > 0 {
+	if hasHashTag(stream) {
 		return stream + suffix
 	}
 	return "{" + stream + "}" + suffix
