@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os/exec"
@@ -21,13 +22,25 @@ import (
 // the cached read and the POST, in interleaved pairs. Then, for the
 // record and with fewer pairs, tracing on (every request sampled, spans
 // sent to a sink in the harness) against off.
+//
+// The POSTs go to api-servers in streams mode with no worker, as in the
+// accept scenario: a worker storing at the same time would set the pace
+// (in pub/sub, a worker that falls behind makes POSTs 503), and what
+// tracing adds is in the api-server.
 func (b *bench) tracingOffCost(ctx context.Context) ([]Row, error) {
 	bin := filepath.Join(b.w.tmp, "bin", "api-server-notracing")
 	b.logf("building api-server with -tags notracing")
 	if err := buildTagged(ctx, bin, "notracing", "./api-server"); err != nil {
 		return nil, err
 	}
-	untraced, err := b.w.start("api-server-notracing", bin, nil, b.w.serviceEnv(nil))
+	names := b.w.names + "-tracing"
+	defer deleteKeys(context.WithoutCancel(ctx), b.w.rdb, names+"*")
+	env := func(extra map[string]string) map[string]string {
+		e := map[string]string{"QUEUE_MODE": "streams", "REDIS_CHANNEL": names, "STREAM_MAX_LEN": "10000000"}
+		maps.Copy(e, extra)
+		return b.w.serviceEnv(e)
+	}
+	untraced, err := b.w.start("api-server-notracing", bin, nil, env(nil))
 	if err != nil {
 		return nil, err
 	}
@@ -35,13 +48,20 @@ func (b *bench) tracingOffCost(ctx context.Context) ([]Row, error) {
 	if err := untraced.WaitReady(ctx, "/readyz", 60*time.Second); err != nil {
 		return nil, err
 	}
-	read, post, err := b.offAgainst(ctx, "tracing off vs compiled out", b.api.URL, untraced.URL, b.o.reps)
+	off, err := b.w.service(ctx, "api-server-tracing-off", "api-server", env(nil))
+	if err != nil {
+		return nil, err
+	}
+	defer off.stop()
+	b.between = func(ctx context.Context) error { return deleteKeys(ctx, b.w.rdb, names+"*") }
+	defer func() { b.between = nil }()
+	read, post, err := b.offAgainst(ctx, "tracing off vs compiled out", off.URL, untraced.URL, b.o.reps)
 	if err != nil {
 		return nil, err
 	}
 	readRow := b.tracingRow("GET /api/v1/techs cached, tracing off vs compiled out", read)
-	postRow := b.tracingRow("POST /api/v1/techs (pubsub), tracing off vs compiled out", post)
-	onRead, onPost, err := b.tracingOn(ctx)
+	postRow := b.tracingRow("POST /api/v1/techs (streams, no worker), tracing off vs compiled out", post)
+	onRead, onPost, err := b.tracingOn(ctx, off, env)
 	if err != nil {
 		return nil, err
 	}
@@ -69,17 +89,13 @@ func (b *bench) offAgainst(ctx context.Context, name, ours, base string, reps in
 	if read, err = b2.pairs(ctx, name+", GET", get(ours), get(base)); err != nil {
 		return read, post, err
 	}
-	body := []byte(`{"text":"Redis Streams with consumer groups"}`)
-	postTo := func(u string) request {
-		return request{method: http.MethodPost, url: u + "/api/v1/techs", body: body, contentType: "application/json", want: http.StatusAccepted}
-	}
 	post, err = b2.pairs(ctx, name+", POST", postTo(ours), postTo(base))
 	return read, post, err
 }
 
 func (b *bench) tracingRow(scenario string, res pairResult) Row {
 	row := pairRow(scenario, "req/s", res.ours, res.base, atLeastRatio(0.95)).
-		note("ours: the api-server as built for use, no OTEL_* set; baseline: the same code built with -tags notracing, both running side by side on the same Redis, MySQL and worker").
+		note("ours: the api-server as built for use, no OTEL_* set; baseline: the same code built with -tags notracing; both side by side on the same Redis and MySQL, in streams mode with no worker (the POSTs' entries wait in a stream, deleted between measurements)").
 		note("what tracing costs that this row does not show: linking OpenTelemetry roughly doubled the binary (about 20 to 39 MB) and its packages' start-up work adds to the process's memory, which the api-server's peak RSS row includes")
 	all := append(append([]throughput{}, res.oursRuns...), res.baseRuns...)
 	if failed, kinds := failureNotes(all); failed+res.warmFailures > 0 {
@@ -88,15 +104,15 @@ func (b *bench) tracingRow(scenario string, res pairResult) Row {
 	return row
 }
 
-// tracingOn starts an api-server exporting every span to a sink and
-// returns its rates on the cached read and the POST against tracing off.
-func (b *bench) tracingOn(ctx context.Context) (read, post float64, err error) {
+// tracingOn starts an api-server like off but exporting every span to a
+// sink, and returns its rates on the cached read and the POST against off.
+func (b *bench) tracingOn(ctx context.Context, off *process, env func(map[string]string) map[string]string) (read, post float64, err error) {
 	sink, spans, err := startSpanSink()
 	if err != nil {
 		return 0, 0, err
 	}
 	defer sink.Close()
-	on, err := b.w.service(ctx, "api-server-traced", "api-server", b.w.serviceEnv(map[string]string{
+	on, err := b.w.service(ctx, "api-server-traced", "api-server", env(map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + sink.Addr().String(),
 		"OTEL_TRACES_SAMPLER":         "always_on",
 	}))
@@ -104,7 +120,7 @@ func (b *bench) tracingOn(ctx context.Context) (read, post float64, err error) {
 		return 0, 0, err
 	}
 	defer on.stop()
-	r, p, err := b.offAgainst(ctx, "tracing on vs off", on.URL, b.api.URL, min(b.o.reps, 3))
+	r, p, err := b.offAgainst(ctx, "tracing on vs off", on.URL, off.URL, min(b.o.reps, 3))
 	if err != nil {
 		return 0, 0, err
 	}
