@@ -1,8 +1,8 @@
 package techlist
 
 import (
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -30,13 +30,28 @@ func NewEnvelope(id, text string, submittedAt time.Time) Envelope {
 	return Envelope{V: EnvelopeVersion, ID: id, Text: text, SubmittedAt: submittedAt.UTC()}
 }
 
-// Encode returns the envelope's wire form.
+// Encode returns the envelope's wire form: the bytes json.Marshal writes
+// (TestEnvelopeEncodeIsMarshal checks it), appended by hand, since the
+// api-server encodes one per POST and reflection was 3% of its CPU.
 func (e Envelope) Encode() ([]byte, error) {
-	b, err := json.Marshal(e)
+	b := make([]byte, 0, 96+len(e.ID)+len(e.Text)+len(e.RequestID)+len(e.Traceparent)+len(e.Tracestate))
+	b = strconv.AppendInt(append(b, `{"v":`...), int64(e.V), 10)
+	b = AppendJSONString(append(b, `,"id":`...), e.ID)
+	b = AppendJSONString(append(b, `,"text":`...), e.Text)
+	b, err := AppendJSONTime(append(b, `,"submitted_at":`...), e.SubmittedAt)
 	if err != nil {
 		return nil, fmt.Errorf("encode envelope: %w", err)
 	}
-	return b, nil
+	if e.RequestID != "" {
+		b = AppendJSONString(append(b, `,"request_id":`...), e.RequestID)
+	}
+	if e.Traceparent != "" {
+		b = AppendJSONString(append(b, `,"traceparent":`...), e.Traceparent)
+	}
+	if e.Tracestate != "" {
+		b = AppendJSONString(append(b, `,"tracestate":`...), e.Tracestate)
+	}
+	return append(b, '}'), nil
 }
 
 // MaxClockSkew is how far in the future of the reader's clock an

@@ -1,6 +1,8 @@
 package techlist
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +149,45 @@ func TestDecodeEnvelopeTraceContext(t *testing.T) {
 	if err != nil || ev.TraceContext != (TraceContext{Traceparent: tp}) {
 		t.Errorf("event: got %+v, %v; want the traceparent kept and the bad tracestate dropped", ev.TraceContext, err)
 	}
+}
+
+func TestEnvelopeEncodeIsMarshal(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	traced := TraceContext{Traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Tracestate: "a=b"}
+	var envs []Envelope
+	for _, text := range []string{"Go", `<script>alert("x")</script> & co`, "tab\there", "emoji 🚀 and é", "line\u2028sep", "back\\slash", "\xff bad", ""} {
+		e := NewEnvelope(fuzzID, text, at)
+		envs = append(envs, e)
+		e.RequestID, e.TraceContext = "req-"+text, traced
+		envs = append(envs, e)
+	}
+	zoned := NewEnvelope(fuzzID, "Go", at)
+	zoned.SubmittedAt = at.In(time.FixedZone("", 2*60*60))
+	envs = append(envs, zoned, Envelope{}, Envelope{V: -3, TraceContext: TraceContext{Tracestate: "x"}})
+	for _, e := range envs {
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.Encode(); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Encode of %+v:\n got %s, %v\nwant %s", e, got, err, want)
+		}
+	}
+	if _, err := NewEnvelope(fuzzID, "Go", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)).Encode(); err == nil {
+		t.Error("Encode of a year past 9999: got no error, want one, as json.Marshal gives")
+	}
+}
+
+func FuzzEnvelopeEncode(f *testing.F) {
+	f.Add(1, "Go", "req-1", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", int64(1767323045123456789))
+	f.Add(0, "<b>\"q\"\u2028\x01", "", "", int64(0))
+	f.Fuzz(func(t *testing.T, v int, text, requestID, traceparent string, nanos int64) {
+		e := Envelope{V: v, ID: text, Text: text, SubmittedAt: time.Unix(0, nanos).UTC(), RequestID: requestID,
+			TraceContext: TraceContext{Traceparent: traceparent, Tracestate: requestID}}
+		want, werr := json.Marshal(e)
+		got, gerr := e.Encode()
+		if (werr == nil) != (gerr == nil) || werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("Encode: %s, %v; json.Marshal: %s, %v", got, gerr, want, werr)
+		}
+	})
 }
