@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/techlist/techlist"
 )
@@ -40,6 +41,43 @@ func FuzzDecodeText(f *testing.F) {
 			t.Fatalf("decodeText(%q) accepted %q, which does not validate: %v", body, text, err)
 		}
 	})
+}
+
+// FuzzJSONFastPath: whatever body the fast path takes, the full reading
+// takes too, with the same text.
+func FuzzJSONFastPath(f *testing.F) {
+	for _, s := range []string{`{"text":"Go"}`, " {\t\"text\" :\r\n\"Go 🚀\" }\n", `{"text":"a\"b"}`, `{"text":"Go","text":"Rust"}`,
+		`{"text":"Go"}x`, `{"text":"Go"`, `{"Text":"Go"}`, "{\"text\":\"a\x01b\"}", `{"text":"\u00e9"}`, `{"text":""}`} {
+		f.Add([]byte(s))
+	}
+	for _, h := range hostileCreates {
+		if h.contentType == jsonType && len(h.body) < 4096 {
+			f.Add([]byte(h.body))
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !utf8.Valid(body) {
+			return // textFromJSON refuses it before either reading
+		}
+		fast, ok := textFromJSONFast(body)
+		if !ok {
+			return
+		}
+		full, err := textFromJSONTokens(body)
+		if err != nil || full != fast {
+			t.Fatalf("%q: fast path took %q, the full reading gave %q, %v", body, fast, full, err)
+		}
+	})
+}
+
+// The fast path takes what clients send, so the fuzz target above checks
+// the path POSTs really take.
+func TestJSONFastPathTakesClientBodies(t *testing.T) {
+	for _, body := range []string{`{"text":"Go"}`, `{"text": "Redis Streams with consumer groups"}`, "{\n  \"text\": \"Go 🚀\"\n}\n"} {
+		if _, ok := textFromJSONFast([]byte(body)); !ok {
+			t.Errorf("the fast path did not take %q", body)
+		}
+	}
 }
 
 // FuzzPageQuery feeds ?limit and ?cursor.
