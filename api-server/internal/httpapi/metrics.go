@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +12,9 @@ import (
 
 // Metrics are the api-server's Prometheus metrics.
 type Metrics struct {
+	// series holds each request series once looked up (a seriesKey to a
+	// requestSeries): WithLabelValues hashes the labels on every call.
+	series    sync.Map
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	cache     *prometheus.CounterVec
@@ -37,9 +42,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) request(method, route, status string, d time.Duration) {
-	m.requests.WithLabelValues(method, route, status).Inc()
-	m.latency.WithLabelValues(method, route).Observe(d.Seconds())
+func (m *Metrics) request(method, route string, status int, d time.Duration) {
+	key := seriesKey{method, route, status}
+	s, ok := m.series.Load(key)
+	if !ok {
+		s, _ = m.series.LoadOrStore(key, requestSeries{
+			count:   m.requests.WithLabelValues(method, route, strconv.Itoa(status)),
+			latency: m.latency.WithLabelValues(method, route),
+		})
+	}
+	rs := s.(requestSeries)
+	rs.count.Inc()
+	rs.latency.Observe(d.Seconds())
+}
+
+// seriesKey names a request's series. The labels come from the router's
+// patterns, the standard methods and the status codes the server writes,
+// so the map stays as small as the series themselves.
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type requestSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // CacheResult counts one cache-aside read.

@@ -60,3 +60,26 @@ func TestMethodLabel(t *testing.T) {
 		}
 	}
 }
+
+// Each request counts in the series of its own method, route and status,
+// however many series were looked up before it.
+func TestRequestSeriesByStatus(t *testing.T) {
+	f := newFixture(t)
+	for range 3 {
+		serve(t, f.handler, http.MethodGet, "/api/v1/techs/not-an-id", "", nil)
+	}
+	f.reader.tech.JSON = []byte(`{"id":"x"}`)
+	for range 2 {
+		serve(t, f.handler, http.MethodGet, "/api/v1/techs/01890a5d-ac96-774b-bcce-000000000001", "", nil)
+	}
+	body := serve(t, f.handler, http.MethodGet, "/metrics", "", nil).Body.String()
+	for _, want := range []string{
+		`api_http_requests_total{method="GET",route="/api/v1/techs/{id}",status="404"} 3`,
+		`api_http_requests_total{method="GET",route="/api/v1/techs/{id}",status="200"} 2`,
+		`api_http_request_duration_seconds_count{method="GET",route="/api/v1/techs/{id}"} 5`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics has no line %s", want)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,7 +32,7 @@ func logRequests(logger *slog.Logger, m *Metrics) func(http.Handler) http.Handle
 				route = "unmatched"
 			}
 			elapsed := time.Since(start)
-			m.request(methodLabel(r.Method), route, strconv.Itoa(status), elapsed)
+			m.request(methodLabel(r.Method), route, status, elapsed)
 			level := slog.LevelInfo
 			if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 				level = slog.LevelDebug
