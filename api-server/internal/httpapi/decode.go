@@ -28,6 +28,11 @@ func decodeText(w http.ResponseWriter, r *http.Request, limit int64) (string, er
 	if mediaType != "application/json" && mediaType != "application/x-www-form-urlencoded" {
 		return "", techlist.Errorf(techlist.EMediaType, "unsupported content type %q; send application/json or application/x-www-form-urlencoded", mediaType)
 	}
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		// RFC 9110 15.5.16: an unsupported content coding is a 415. Read
+		// as it is, a compressed body would be refused as invalid UTF-8.
+		return "", techlist.Errorf(techlist.EMediaType, "Content-Encoding %q is not supported; send the body uncompressed", clip(enc, 32))
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

@@ -1,7 +1,11 @@
 package httpapi
 
 import (
+	"net/http"
+	"net/url"
 	"strings"
+	"testing"
+	"unicode/utf8"
 
 	"github.com/techlist/techlist"
 )
@@ -130,4 +134,40 @@ var hostileCreates = []hostileCreate{
 	{"form with a truncated escape", formType, `text=Go%2`, 400, techlist.EInvalid, noField, ""},
 	{"form with a semicolon", formType, `text=Go;x=1`, 400, techlist.EInvalid, noField, ""},
 	{"JSON sent as a form", formType, `{"text":"Go"}`, 400, techlist.EInvalid, "text", ""},
+}
+
+// A 404 for an id that is not one repeats at most 64 bytes of it, cut on
+// a character: a path can be 64 KiB, and the answer should not grow with it.
+func TestNotFoundEchoesABoundedID(t *testing.T) {
+	f := newFixture(t)
+	for _, id := range []string{strings.Repeat("a", 5000), strings.Repeat("é", 2000)} {
+		rec := serve(t, f.handler, http.MethodGet, "/api/v1/techs/"+url.PathEscape(id), "", nil)
+		e := checkError(t, rec, http.StatusNotFound, techlist.ENotFound)
+		if len(e.Error.Message) > 100 || !strings.HasSuffix(e.Error.Message, `…"`) || !utf8.ValidString(e.Error.Message) {
+			t.Errorf("message for a %d-byte id: %d bytes, %q", len(id), len(e.Error.Message), e.Error.Message)
+		}
+	}
+	rec := serve(t, f.handler, http.MethodGet, "/api/v1/techs/abc", "", nil)
+	if e := checkError(t, rec, http.StatusNotFound, techlist.ENotFound); e.Error.Message != `no tech with id "abc"` {
+		t.Errorf("a short id: got %q, want it whole", e.Error.Message)
+	}
+}
+
+// A compressed body is refused as such (415), not read as text that is
+// not UTF-8; "identity" is no coding at all.
+func TestCreateRefusesContentEncoding(t *testing.T) {
+	f := newFixture(t)
+	for _, enc := range []string{"gzip", "br", "deflate, gzip"} {
+		rec := serve(t, f.handler, http.MethodPost, "/api/v1/techs", jsonType, strings.NewReader(`{"text":"Go"}`), "Content-Encoding", enc)
+		if e := checkError(t, rec, http.StatusUnsupportedMediaType, techlist.EMediaType); !strings.Contains(e.Error.Message, "Content-Encoding") {
+			t.Errorf("Content-Encoding %s: message %q does not name the header", enc, e.Error.Message)
+		}
+	}
+	rec := serve(t, f.handler, http.MethodPost, "/api/v1/techs", jsonType, strings.NewReader(`{"text":"Go"}`), "Content-Encoding", "identity")
+	if rec.Code != http.StatusAccepted {
+		t.Errorf("Content-Encoding identity: got %d, want 202 (body %s)", rec.Code, rec.Body)
+	}
+	if n := len(f.pub.published()); n != 1 {
+		t.Errorf("published: got %d, want 1 (the identity one)", n)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/techlist/techlist"
@@ -67,7 +68,7 @@ func handleGetTech(logger *slog.Logger, reader Reader) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
 		if !techlist.ValidID(id) {
-			writeError(w, r, logger, techlist.Errorf(techlist.ENotFound, "no tech with id %q", id))
+			writeError(w, r, logger, techlist.Errorf(techlist.ENotFound, "no tech with id %q", clip(id, maxEchoedID)))
 			return
 		}
 		res, err := reader.Tech(r.Context(), id)
@@ -82,6 +83,22 @@ func handleGetTech(logger *slog.Logger, reader Reader) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, res.JSON)
 	}
+}
+
+// maxEchoedID is how much of an id that is not one the 404 repeats: an id
+// is 36 characters, and a path can be 64 KiB.
+const maxEchoedID = 64
+
+// clip returns s cut to at most n bytes on a rune boundary, with "…"
+// after it when it was cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 type accepted struct {
