@@ -2,6 +2,8 @@ package cacheaside_test
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,4 +105,86 @@ type countingCache struct {
 func (c *countingCache) Page(ctx context.Context, field string) ([]byte, string, bool, error) {
 	c.pages.Add(1)
 	return c.fakeCache.Page(ctx, field)
+}
+
+// gatedCache holds every page read until gate is closed, counting them.
+type gatedCache struct {
+	*fakeCache
+	pages   atomic.Int64
+	started chan struct{} // one send per read, before it waits
+	gate    chan struct{}
+}
+
+func (c *gatedCache) Page(ctx context.Context, field string) ([]byte, string, bool, error) {
+	c.pages.Add(1)
+	c.started <- struct{}{}
+	select {
+	case <-c.gate:
+	case <-ctx.Done():
+		return nil, "", false, ctx.Err()
+	}
+	return c.fakeCache.Page(ctx, field)
+}
+
+// After the in-process tier is dropped, the readers of a page share one
+// Redis read, even when the one that started it leaves; a reader after
+// the next drop does not join a read that began before it.
+func TestReadersAfterADropShareOneRedisRead(t *testing.T) {
+	cache := newFakeCache()
+	cache.pages["50:"] = []byte(`{"data":[],"next_cursor":null}`)
+	gated := &gatedCache{fakeCache: cache, started: make(chan struct{}, 100), gate: make(chan struct{})}
+	local := cacheaside.NewLocal(time.Minute, 10)
+	r := cacheaside.NewReader(gated, &fakeStore{}, local, discard(), nil)
+
+	leaderCtx, leave := context.WithCancel(context.Background())
+	leaderDone := make(chan error, 1)
+	go func() { _, _, err := r.List(leaderCtx, 50, ""); leaderDone <- err }()
+	<-gated.started // the first reader's read is under way
+	results := make(chan cacheaside.Status, 20)
+	for range 20 {
+		go func() {
+			_, status, err := r.List(context.Background(), 50, "")
+			if err != nil {
+				t.Error(err)
+			}
+			results <- status
+		}()
+	}
+	for readingPage() < 21 { // all wait on the one read
+		time.Sleep(time.Millisecond)
+	}
+	leave() // the reader that started the read goes away
+	if err := <-leaderDone; err == nil {
+		t.Error("the reader that left: got no error")
+	}
+	local.Invalidate() // a tech.created: a reader now needs a read of its own
+	go r.List(context.Background(), 50, "")
+	select {
+	case <-gated.started:
+	case <-time.After(10 * time.Second): // no read of its own: it waits on the gate with the others
+		close(gated.gate)
+		t.Fatal("the reader after the drop joined the read that began before it")
+	}
+	close(gated.gate)
+	for range 20 {
+		if status := <-results; status != cacheaside.Hit {
+			t.Errorf("a reader sharing the read: got %q, want HIT", status)
+		}
+	}
+	if n := gated.pages.Load(); n != 2 {
+		t.Errorf("Redis page reads: got %d, want 2 (one shared by 21 readers, one after the drop)", n)
+	}
+}
+
+// readingPage counts the readers inside a shared page read: the one that
+// started it and those waiting for it.
+func readingPage() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "(*Reader).cachedPage(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
