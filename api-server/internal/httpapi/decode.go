@@ -9,9 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/techlist/techlist"
@@ -28,7 +26,7 @@ func decodeText(w http.ResponseWriter, r *http.Request, limit int64) (string, er
 	if mediaType != "application/json" && mediaType != "application/x-www-form-urlencoded" {
 		return "", techlist.Errorf(techlist.EMediaType, "unsupported content type %q; send application/json or application/x-www-form-urlencoded", mediaType)
 	}
-	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+	if enc := contentCoding(r.Header); enc != "" {
 		// RFC 9110 15.5.16: an unsupported content coding is a 415. Read
 		// as it is, a compressed body would be refused as invalid UTF-8.
 		return "", techlist.Errorf(techlist.EMediaType, "Content-Encoding %q is not supported; send the body uncompressed", clip(enc, 32))
@@ -51,6 +49,19 @@ func decodeText(w http.ResponseWriter, r *http.Request, limit int64) (string, er
 		return "", err
 	}
 	return techlist.ValidateText(text)
+}
+
+// contentCoding returns the first coding other than identity that the
+// request's Content-Encoding lines name, in any of them, or "".
+func contentCoding(h http.Header) string {
+	for _, line := range h.Values("Content-Encoding") {
+		for coding := range strings.SplitSeq(line, ",") {
+			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
+				return c
+			}
+		}
+	}
+	return ""
 }
 
 // textFromJSON accepts exactly one object with exactly one string member
@@ -101,7 +112,7 @@ func textFromJSONTokens(body []byte) (string, error) {
 		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 			return "", techlist.Invalid("text", "text must be a JSON string")
 		}
-		if strings.ContainsRune(s, utf8.RuneError) && hasLoneSurrogate(raw) {
+		if strings.ContainsRune(s, utf8.RuneError) && techlist.HasLoneSurrogate(raw) {
 			// A lone surrogate escape such as \ud800, which has no UTF-8 form.
 			return "", techlist.Invalid("text", "text must be valid UTF-8 (a lone surrogate escape was sent)")
 		}
@@ -159,42 +170,6 @@ func textFromJSONFast(body []byte) (text string, ok bool) {
 	}
 	skip()
 	return text, i == len(body)
-}
-
-// hasLoneSurrogate reports whether the JSON string literal raw, already
-// known to be valid JSON, has a \u escape of a UTF-16 surrogate that is not
-// half of a high-then-low pair. encoding/json decodes such an escape to
-// U+FFFD, which is indistinguishable from a U+FFFD that was really sent.
-func hasLoneSurrogate(raw []byte) bool {
-	escape := func(i int) rune { // the code unit of the \uXXXX at raw[i:], or -1
-		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
-			return -1
-		}
-		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
-		if err != nil {
-			return -1
-		}
-		return rune(n)
-	}
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '\\' {
-			continue
-		}
-		r := escape(i)
-		switch {
-		case r < 0: // \" \\ \n and the like: skip the escaped byte
-			i++
-		case utf16.IsSurrogate(r):
-			lo := escape(i + 6)
-			if r >= 0xDC00 || lo < 0xDC00 || lo > 0xDFFF {
-				return true
-			}
-			i += 11
-		default:
-			i += 5
-		}
-	}
-	return false
 }
 
 // textFromForm takes the one "text" field of a form; other fields (a submit

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -147,6 +148,12 @@ func TestNotFoundEchoesABoundedID(t *testing.T) {
 			t.Errorf("message for a %d-byte id: %d bytes, %q", len(id), len(e.Error.Message), e.Error.Message)
 		}
 	}
+	for _, req := range [][2]string{{http.MethodGet, "/api/v1/techs/a/" + strings.Repeat("b", 20000)}, {strings.Repeat("M", 20000), "/api/v1/techs"}} {
+		rec := serve(t, f.handler, req[0], req[1], "", nil)
+		if rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed || rec.Body.Len() > 512 {
+			t.Errorf("%.10s… %.20s…: got %d with a %d-byte body, want 404 or 405 under 512 bytes", req[0], req[1], rec.Code, rec.Body.Len())
+		}
+	}
 	rec := serve(t, f.handler, http.MethodGet, "/api/v1/techs/abc", "", nil)
 	if e := checkError(t, rec, http.StatusNotFound, techlist.ENotFound); e.Error.Message != `no tech with id "abc"` {
 		t.Errorf("a short id: got %q, want it whole", e.Error.Message)
@@ -157,17 +164,30 @@ func TestNotFoundEchoesABoundedID(t *testing.T) {
 // not UTF-8; "identity" is no coding at all.
 func TestCreateRefusesContentEncoding(t *testing.T) {
 	f := newFixture(t)
-	for _, enc := range []string{"gzip", "br", "deflate, gzip"} {
-		rec := serve(t, f.handler, http.MethodPost, "/api/v1/techs", jsonType, strings.NewReader(`{"text":"Go"}`), "Content-Encoding", enc)
-		if e := checkError(t, rec, http.StatusUnsupportedMediaType, techlist.EMediaType); !strings.Contains(e.Error.Message, "Content-Encoding") {
-			t.Errorf("Content-Encoding %s: message %q does not name the header", enc, e.Error.Message)
+	post := func(path string, encodings ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"text":"Go"}`))
+		req.Header.Set("Content-Type", jsonType)
+		for _, enc := range encodings { // one header line each
+			req.Header.Add("Content-Encoding", enc)
+		}
+		rec := httptest.NewRecorder()
+		f.handler.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, encs := range [][]string{{"gzip"}, {"BR"}, {"identity, gzip"}, {"identity", "br"}, {"", "gzip"}} {
+		for _, path := range []string{"/api/v1/techs", "/create"} {
+			rec := post(path, encs...)
+			if e := checkError(t, rec, http.StatusUnsupportedMediaType, techlist.EMediaType); !strings.Contains(e.Error.Message, "Content-Encoding") {
+				t.Errorf("%s with Content-Encoding %q: message %q does not name the header", path, encs, e.Error.Message)
+			}
 		}
 	}
-	rec := serve(t, f.handler, http.MethodPost, "/api/v1/techs", jsonType, strings.NewReader(`{"text":"Go"}`), "Content-Encoding", "identity")
-	if rec.Code != http.StatusAccepted {
-		t.Errorf("Content-Encoding identity: got %d, want 202 (body %s)", rec.Code, rec.Body)
+	for _, encs := range [][]string{{"identity"}, {"IDENTITY", ""}} {
+		if rec := post("/api/v1/techs", encs...); rec.Code != http.StatusAccepted {
+			t.Errorf("Content-Encoding %q: got %d, want 202 (body %s)", encs, rec.Code, rec.Body)
+		}
 	}
-	if n := len(f.pub.published()); n != 1 {
-		t.Errorf("published: got %d, want 1 (the identity one)", n)
+	if n := len(f.pub.published()); n != 2 {
+		t.Errorf("published: got %d, want 2 (the identity ones)", n)
 	}
 }

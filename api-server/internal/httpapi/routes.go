@@ -25,10 +25,10 @@ func routes(cfg Config, d Deps) http.Handler {
 		MaxAge:         600,
 	}))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, d.Logger, techlist.Errorf(techlist.ENotFound, "no route %s %s", r.Method, r.URL.Path))
+		writeError(w, r, d.Logger, techlist.Errorf(techlist.ENotFound, "no route %s %s", clip(r.Method, 32), clip(r.URL.Path, 256)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, d.Logger, techlist.Errorf(techlist.EMethod, "method %s is not allowed on %s", r.Method, r.URL.Path))
+		writeError(w, r, d.Logger, techlist.Errorf(techlist.EMethod, "method %s is not allowed on %s", clip(r.Method, 32), clip(r.URL.Path, 256)))
 	})
 
 	limit := limitRate(cfg, d.Logger) // the POSTs, per client IP
