@@ -1,7 +1,10 @@
 package cacheaside_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -186,5 +189,26 @@ func readingPage() int {
 			return strings.Count(string(buf[:n]), "(*Reader).cachedPage(")
 		}
 		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// A reader whose client left is not Redis failing: it neither warns nor
+// falls back to MySQL.
+func TestReaderThatLeftDoesNotReadMySQL(t *testing.T) {
+	cache, store := newFakeCache(), &fakeStore{}
+	gated := &gatedCache{fakeCache: cache, started: make(chan struct{}, 1), gate: make(chan struct{})}
+	defer close(gated.gate)
+	var logs bytes.Buffer
+	r := cacheaside.NewReader(gated, store, cacheaside.NewLocal(time.Minute, 10), slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	ctx, leave := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, _, err := r.List(ctx, 50, ""); done <- err }()
+	<-gated.started
+	leave()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+	if store.listCalls != 0 || logs.Len() != 0 {
+		t.Errorf("after the client left: %d MySQL queries, log %q; want none", store.listCalls, logs.String())
 	}
 }

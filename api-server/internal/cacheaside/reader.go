@@ -125,6 +125,9 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 	for look := 0; ; look++ {
 		fills := r.misses.fills()
 		cached, gen, stale, err := r.cachedPage(ctx, field, localGen, look == 0)
+		if err != nil && ctx.Err() != nil {
+			return nil, "", fmt.Errorf("read list page: %w", ctx.Err()) // the client left: Redis is not down
+		}
 		if err != nil {
 			r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
 			b, err := r.listFromStore(ctx, limit, cursor, true)

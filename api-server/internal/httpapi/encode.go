@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -52,10 +53,21 @@ type errorDetail struct {
 	Field   string `json:"field,omitempty"`
 }
 
+// statusClientClosed is the status recorded for a request whose client
+// left before its answer.
+const statusClientClosed = 499
+
 // writeError answers with the contract's JSON error for err. Client errors
 // are shown as they are; dependency errors are logged with their cause;
 // anything else is logged and answered with a generic 500.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away mid-request: nothing failed, so no warning,
+		// and 499 (nginx's "client closed request") in the request line and
+		// the metrics rather than a 5xx anyone can raise by hanging up.
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	var e *techlist.Error
 	if !errors.As(err, &e) {
 		logger.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)

@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/techlist/techlist"
@@ -228,4 +232,36 @@ func TestSeedGet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A client that hangs up mid-read is not the server failing: its request
+// is recorded as 499, not as a 503 anyone could raise by hanging up.
+func TestClientGoneIsNotAFailure(t *testing.T) {
+	f := newFixture(t)
+	f.reader.listErr = techlist.Unavailable(fmt.Errorf("read list page: %w", context.Canceled), "the database is unavailable")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/techs", nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	if rec.Code != statusClientClosed {
+		t.Errorf("status: got %d, want %d", rec.Code, statusClientClosed)
+	}
+	metrics := serve(t, f.handler, http.MethodGet, "/metrics", "", nil).Body.String()
+	if !strings.Contains(metrics, `route="/api/v1/techs",status="499"} 1`) || strings.Contains(metrics, `route="/api/v1/techs",status="503"`) {
+		t.Errorf("request series: want one 499 and no 503 for /api/v1/techs:\n%s", grepLines(metrics, "api_http_requests_total"))
+	}
+	// The same error while the client is still there is the 503 it says.
+	rec = serve(t, f.handler, http.MethodGet, "/api/v1/techs", "", nil)
+	checkError(t, rec, http.StatusServiceUnavailable, techlist.EUnavailable)
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
 }
