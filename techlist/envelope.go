@@ -3,7 +3,9 @@ package techlist
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // EnvelopeVersion is the only envelope version this code reads and writes.
@@ -88,6 +90,11 @@ func decodeEnvelopeAt(data []byte, now time.Time) (Envelope, error) {
 	text, err := ValidateText(e.Text)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	// What the API refuses in a POST body, read here as U+FFFD, is refused
+	// too: the api-server never writes either.
+	if strings.ContainsRune(e.Text, utf8.RuneError) && (!utf8.Valid(data) || HasLoneSurrogate(data)) {
+		return Envelope{}, fmt.Errorf("decode envelope: text is not valid UTF-8")
 	}
 	if text != e.Text {
 		return Envelope{}, fmt.Errorf("decode envelope: text is not trimmed")

@@ -191,3 +191,22 @@ func FuzzEnvelopeEncode(f *testing.F) {
 		}
 	})
 }
+
+// Text the API refuses in a POST body is refused in an envelope too, even
+// though encoding/json reads it (as U+FFFD); a real U+FFFD and an escaped
+// surrogate pair are text like any other.
+func TestDecodeEnvelopeRefusesTextTheAPIRefuses(t *testing.T) {
+	env := func(text string) []byte {
+		return []byte(`{"v":1,"id":"` + fuzzID + `","text":"` + text + `","submitted_at":"2026-01-02T03:04:05Z"}`)
+	}
+	for _, text := range []string{`a\ud800`, `\udc00b`, `a\ud800\u0041`, "a\xffb", "a\xed\xa0\x80"} {
+		if e, err := DecodeEnvelope(env(text)); err == nil {
+			t.Errorf("text %q: got %q, want an error", text, e.Text)
+		}
+	}
+	for text, want := range map[string]string{"a\uFFFD": "a\uFFFD", `a\ufffd`: "a\uFFFD", `\ud83d\ude80`: "🚀"} {
+		if e, err := DecodeEnvelope(env(text)); err != nil || e.Text != want {
+			t.Errorf("text %q: got %q, %v; want %q", text, e.Text, err, want)
+		}
+	}
+}
