@@ -169,6 +169,16 @@ func TestPartitionedPublish(t *testing.T) {
 	if n, err := pub.Backlog(ctx); err != nil || n != 24 {
 		t.Errorf("backlog: got %d, %v; want 24", n, err)
 	}
+	// A name in the registry that holds no stream (put there by hand)
+	// leaves the backlog of the others readable.
+	notStream := "{" + names.Channel + ":p9}"
+	rdb.Set(ctx, notStream, "x", 0)
+	rdb.SAdd(ctx, redis.PartitionsKey(names.Channel), notStream)
+	if n, err := pub.Backlog(ctx); err != nil || n != 24 {
+		t.Errorf("backlog with a string key registered: got %d, %v; want 24", n, err)
+	}
+	rdb.SRem(ctx, redis.PartitionsKey(names.Channel), notStream)
+	rdb.Del(ctx, notStream)
 	// Each holds at most 10 (30 over 3): publishing goes on until the
 	// partition of some id is full.
 	var full error
