@@ -19,12 +19,17 @@ import (
 // {"text": "..."} or a form-urlencoded body, and validates it. The body is
 // read up to limit bytes; a larger one is an ETooLarge error.
 func decodeText(w http.ResponseWriter, r *http.Request, limit int64) (string, error) {
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return "", techlist.Errorf(techlist.EMediaType, "send the body as application/json or application/x-www-form-urlencoded")
 	}
 	if mediaType != "application/json" && mediaType != "application/x-www-form-urlencoded" {
 		return "", techlist.Errorf(techlist.EMediaType, "unsupported content type %q; send application/json or application/x-www-form-urlencoded", mediaType)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		// The body is read as UTF-8 whatever the label says; a body in
+		// another charset would be refused as invalid UTF-8 or misread.
+		return "", techlist.Errorf(techlist.EMediaType, "charset %q is not supported; send the body as UTF-8", clip(cs, 32))
 	}
 	if enc := contentCoding(r.Header); enc != "" {
 		// RFC 9110 15.5.16: an unsupported content coding is a 415. Read

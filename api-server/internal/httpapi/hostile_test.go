@@ -160,8 +160,9 @@ func TestNotFoundEchoesABoundedID(t *testing.T) {
 	}
 }
 
-// A compressed body is refused as such (415), not read as text that is
-// not UTF-8; "identity" is no coding at all.
+// A compressed body, or one labelled with a charset other than UTF-8, is
+// refused as such (415), not read as text that is not UTF-8; "identity" is
+// no coding at all.
 func TestCreateRefusesContentEncoding(t *testing.T) {
 	f := newFixture(t)
 	post := func(path string, encodings ...string) *httptest.ResponseRecorder {
@@ -182,12 +183,23 @@ func TestCreateRefusesContentEncoding(t *testing.T) {
 			}
 		}
 	}
+	for _, ct := range []string{"application/json; charset=iso-8859-1", "application/x-www-form-urlencoded; charset=latin1"} {
+		rec := serve(t, f.handler, http.MethodPost, "/api/v1/techs", ct, strings.NewReader(`{"text":"Go"}`))
+		if e := checkError(t, rec, http.StatusUnsupportedMediaType, techlist.EMediaType); !strings.Contains(e.Error.Message, "charset") {
+			t.Errorf("%s: message %q does not name the charset", ct, e.Error.Message)
+		}
+	}
+	for _, ct := range []string{"application/json; charset=UTF-8", "application/json; charset=utf8"} {
+		if rec := serve(t, f.handler, http.MethodPost, "/api/v1/techs", ct, strings.NewReader(`{"text":"Go"}`)); rec.Code != http.StatusAccepted {
+			t.Errorf("%s: got %d, want 202", ct, rec.Code)
+		}
+	}
 	for _, encs := range [][]string{{"identity"}, {"IDENTITY", ""}} {
 		if rec := post("/api/v1/techs", encs...); rec.Code != http.StatusAccepted {
 			t.Errorf("Content-Encoding %q: got %d, want 202 (body %s)", encs, rec.Code, rec.Body)
 		}
 	}
-	if n := len(f.pub.published()); n != 2 {
-		t.Errorf("published: got %d, want 2 (the identity ones)", n)
+	if n := len(f.pub.published()); n != 4 {
+		t.Errorf("published: got %d, want 4 (the UTF-8 and identity ones)", n)
 	}
 }
