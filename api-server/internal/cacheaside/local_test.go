@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,16 +179,7 @@ func TestReadersAfterADropShareOneRedisRead(t *testing.T) {
 
 // readingPage counts the readers inside a shared page read: the one that
 // started it and those waiting for it.
-func readingPage() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "(*Reader).cachedPage(")
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
+func readingPage() int { return framesInStacks("(*Reader).cachedPage(") }
 
 // A reader whose client left is not Redis failing: it neither warns nor
 // falls back to MySQL.

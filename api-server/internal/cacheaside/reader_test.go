@@ -353,12 +353,16 @@ func TestListMySQLDownIsUnavailable(t *testing.T) {
 
 // inFlight counts the readers inside the shared miss: the one that started
 // the query and those waiting for it.
-func inFlight() int {
+func inFlight() int { return framesInStacks("(*missFlight).do(") }
+
+// framesInStacks counts the calls of a function (its frame's name, as a
+// stack trace writes it) on the stacks of every goroutine.
+func framesInStacks(frame string) int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "(*missFlight).do(")
+			return strings.Count(string(buf[:n]), frame)
 		}
 		buf = make([]byte, 2*len(buf))
 	}
