@@ -100,19 +100,22 @@ func (b *bench) startDrainWorker(n int, stream, table string) (*process, error) 
 }
 
 // waitStored waits until p reports the backlog stored, and returns the
-// time since start. It logs the worker's CPU seconds per 1,000 rows (user
-// plus system, start-up included), which other load on the machine moves
-// less than the rate.
+// time since start. It logs the CPU seconds per 1,000 rows of the worker
+// (start-up included), Redis and MariaDB meanwhile, which other load on
+// the machine moves less than the rate.
 func (b *bench) waitStored(ctx context.Context, p *process, start time.Time) (time.Duration, error) {
 	want := float64(b.o.drainRows)
 	deadline := start.Add(5 * time.Minute)
+	procs := []cpuProc{{name: "worker", pid: p.Pid()}, {name: "Redis", pid: pidListening(portOf(b.w.redis.Addrs[0]))},
+		{name: "MariaDB", pid: pidListening(b.w.mysql.Port)}}
+	m := startCPU(procs)
+	m.before[0] = 0 // the worker's own, since it started
 	for {
 		stored, err := p.metric(ctx, `worker_messages_total{result="stored"}`)
 		if err == nil && stored >= want {
 			elapsed := time.Since(start)
-			if cpu, err := cpuSeconds(p.Pid()); err == nil {
-				b.logf("%s: %.0f rows/s, %.3f CPU s per 1,000 rows", p.Name, want/elapsed.Seconds(), cpu*1000/want)
-			}
+			m.read(false)
+			b.logf("%s: %.0f rows/s; CPU s per 1,000 rows: %s", p.Name, want/elapsed.Seconds(), b.describeDrainCPU(procs, m.spent()))
 			return elapsed, nil
 		}
 		select {
@@ -126,6 +129,18 @@ func (b *bench) waitStored(ctx context.Context, p *process, start time.Time) (ti
 			return 0, fmt.Errorf("%s stored fewer than %d rows in 5 minutes", p.Name, b.o.drainRows)
 		}
 	}
+}
+
+// describeDrainCPU lists what each of procs spent per 1,000 rows.
+func (b *bench) describeDrainCPU(procs []cpuProc, spent []float64) string {
+	parts := make([]string, len(procs))
+	for i, p := range procs {
+		parts[i] = fmt.Sprintf("%s %.3f", p.name, spent[i]*1000/float64(b.o.drainRows))
+		if p.pid == 0 {
+			parts[i] = p.name + " n/a (not found)"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // backlog adds n envelopes to stream, a thousand per pipeline.
