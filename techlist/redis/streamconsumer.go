@@ -235,6 +235,30 @@ func (s *StreamConsumer) nextBuffered() (techlist.Delivery, bool) {
 	return techlist.Delivery{}, false
 }
 
+// Buffered is how many entries read are not handed out yet (some may
+// prove taken over by another worker meanwhile, and be skipped).
+func (s *StreamConsumer) Buffered() int {
+	n := 0
+	for _, p := range s.partsNow() {
+		n += len(p.buf)
+	}
+	return n
+}
+
+// ReceiveBuffered appends to ds up to n entries already read, as Receive
+// would hand them out, without a round trip or waiting: the worker takes
+// a share of a read at once rather than one entry per call.
+func (s *StreamConsumer) ReceiveBuffered(ds []techlist.Delivery, n int) []techlist.Delivery {
+	for range n {
+		d, ok := s.nextBuffered()
+		if !ok {
+			break
+		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
 func (s *StreamConsumer) buffered() bool {
 	return slices.ContainsFunc(s.partsNow(), func(p *streamPart) bool { return len(p.buf) > 0 })
 }

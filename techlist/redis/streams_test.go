@@ -469,3 +469,45 @@ func TestStreamMarkerLivesMarkerTTL(t *testing.T) {
 		t.Errorf("marker TTL: got %s, want at most MarkerTTL(5s) = 1m", ttl)
 	}
 }
+
+// TestStreamReceiveBufferedHandsOutTheRestOfARead: after a Receive, the
+// entries of the same read are handed out by ReceiveBuffered, in order,
+// without another read, and are held and acknowledged as any other.
+func TestStreamReceiveBufferedHandsOutTheRestOfARead(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	stream := streamName(names)
+	pub := redis.NewStreamPublisher(rdb, stream, 100, time.Minute)
+	var want []string
+	for i := range 5 {
+		env := envelope(t, fmt.Sprintf("tech %d", i))
+		env.ID = fmt.Sprintf("01890a5d-ac96-774b-bcce-%s%02d", testenv.Suffix(), i)
+		if err := pub.Publish(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, env.ID)
+	}
+	c := newConsumer(t, rdb, streamConfig(stream, "a")) // Read: 10
+	ds := []techlist.Delivery{receive(t, c)}
+	if got := c.Buffered(); got != 4 {
+		t.Fatalf("Buffered after the first Receive: got %d, want 4", got)
+	}
+	ds = c.ReceiveBuffered(ds, 3)
+	ds = c.ReceiveBuffered(ds, 3)
+	if len(ds) != 5 || c.Buffered() != 0 {
+		t.Fatalf("got %d deliveries, %d still buffered, want all 5 handed out", len(ds), c.Buffered())
+	}
+	for i, d := range ds {
+		env, err := techlist.DecodeEnvelope(d.Payload)
+		if err != nil || env.ID != want[i] || d.Deliveries != 1 {
+			t.Errorf("delivery %d: got %+v (%v), want %s delivered once, in order", i, env, err, want[i])
+		}
+	}
+	if err := c.Ack(ctx, ds...); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := pub.Backlog(ctx); n != 0 {
+		t.Errorf("backlog after ack: got %d, want 0", n)
+	}
+}
