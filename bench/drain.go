@@ -62,34 +62,15 @@ func (b *bench) drainOnce(ctx context.Context, n int) (float64, error) {
 	if err := b.backlog(ctx, stream, b.o.drainRows); err != nil {
 		return 0, err
 	}
-	env := b.w.serviceEnv(map[string]string{
-		"QUEUE_MODE": "streams", "REDIS_CHANNEL": stream, "REDIS_CACHE": stream, "MYSQL_TABLE": cfg.Table,
-	})
 	start := time.Now()
-	p, err := b.w.start(fmt.Sprintf("worker-server-streams-%d", n), filepath.Join(b.w.tmp, "bin", "worker-server"), nil, env)
+	p, err := b.startDrainWorker(n, stream, cfg.Table)
 	if err != nil {
 		return 0, err
 	}
 	defer p.stop()
-	want := float64(b.o.drainRows)
-	deadline := start.Add(5 * time.Minute)
-	var elapsed time.Duration
-	for {
-		stored, err := p.metric(ctx, `worker_messages_total{result="stored"}`)
-		if err == nil && stored >= want {
-			elapsed = time.Since(start)
-			break
-		}
-		select {
-		case <-p.Done():
-			return 0, fmt.Errorf("%s exited while draining (%v); its log ends:\n%s", p.Name, p.Err(), p.LogTail())
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(25 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s stored fewer than %d rows in 5 minutes", p.Name, b.o.drainRows)
-		}
+	elapsed, err := b.waitStored(ctx, p, start)
+	if err != nil {
+		return 0, err
 	}
 	if got, err := b.waitRows(ctx, cfg.Table, b.o.drainRows, 10*time.Second); err != nil {
 		return 0, err
@@ -103,6 +84,63 @@ func (b *bench) drainOnce(ctx context.Context, n int) (float64, error) {
 		return 0, err
 	}
 	return float64(b.o.drainRows) / elapsed.Seconds(), nil
+}
+
+// startDrainWorker starts the streams-mode worker of pair n on stream and
+// table, with the -env and then the -drain-env flags.
+func (b *bench) startDrainWorker(n int, stream, table string) (*process, error) {
+	extra := map[string]string{}
+	for k, v := range b.o.drainEnv {
+		extra[k] = v
+	}
+	for k, v := range map[string]string{"QUEUE_MODE": "streams", "REDIS_CHANNEL": stream, "REDIS_CACHE": stream, "MYSQL_TABLE": table} {
+		extra[k] = v
+	}
+	return b.w.start(fmt.Sprintf("worker-server-streams-%d", n), filepath.Join(b.w.tmp, "bin", "worker-server"), nil, b.w.serviceEnv(extra))
+}
+
+// waitStored waits until p reports the backlog stored, and returns the
+// time since start. It logs the CPU seconds per 1,000 rows of the worker
+// (start-up included), Redis and MariaDB meanwhile, which other load on
+// the machine moves less than the rate.
+func (b *bench) waitStored(ctx context.Context, p *process, start time.Time) (time.Duration, error) {
+	want := float64(b.o.drainRows)
+	deadline := start.Add(5 * time.Minute)
+	procs := []cpuProc{{name: "worker", pid: p.Pid()}, {name: "Redis", pid: pidListening(portOf(b.w.redis.Addrs[0]))},
+		{name: "MariaDB", pid: pidListening(b.w.mysql.Port)}}
+	m := startCPU(procs)
+	m.before[0] = 0 // the worker's own, since it started
+	for {
+		stored, err := p.metric(ctx, `worker_messages_total{result="stored"}`)
+		if err == nil && stored >= want {
+			elapsed := time.Since(start)
+			m.read(false)
+			b.logf("%s: %.0f rows/s; CPU s per 1,000 rows: %s", p.Name, want/elapsed.Seconds(), b.describeDrainCPU(procs, m.spent()))
+			return elapsed, nil
+		}
+		select {
+		case <-p.Done():
+			return 0, fmt.Errorf("%s exited while draining (%v); its log ends:\n%s", p.Name, p.Err(), p.LogTail())
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%s stored fewer than %d rows in 5 minutes", p.Name, b.o.drainRows)
+		}
+	}
+}
+
+// describeDrainCPU lists what each of procs spent per 1,000 rows.
+func (b *bench) describeDrainCPU(procs []cpuProc, spent []float64) string {
+	parts := make([]string, len(procs))
+	for i, p := range procs {
+		parts[i] = fmt.Sprintf("%s %.3f", p.name, spent[i]*1000/float64(b.o.drainRows))
+		if p.pid == 0 {
+			parts[i] = p.name + " n/a (not found)"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // backlog adds n envelopes to stream, a thousand per pipeline.

@@ -64,6 +64,7 @@ type options struct {
 	args        []string // as given, for the report
 	env         envFlag  // added to every service's environment
 	apiEnv      envFlag  // added to the main api-server's, after env
+	drainEnv    envFlag  // added to the streams drain workers', after env
 }
 
 // envFlag collects -env KEY=VALUE flags.
@@ -90,7 +91,7 @@ func (e envFlag) Set(kv string) error {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("bench", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	o := options{args: args, env: envFlag{}, apiEnv: envFlag{}}
+	o := options{args: args, env: envFlag{}, apiEnv: envFlag{}, drainEnv: envFlag{}}
 	o.define(flags)
 	only := flags.String("only", "", "comma list of scenarios to run: "+strings.Join(scenarioNames, ","))
 	quick := flags.Bool("quick", false, "a short smoke run: 1 rep, 1s measurements, 10,000-row drain")
@@ -135,6 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func (o *options) define(flags *flag.FlagSet) {
 	flags.Var(o.env, "env", "`KEY=VALUE` added to every service's environment (repeatable), e.g. -env LOG_LEVEL=warn")
 	flags.Var(o.apiEnv, "api-env", "`KEY=VALUE` added to the main api-server's environment only (repeatable), e.g. -api-env ADMIN_ADDR=127.0.0.1:6060 to profile it")
+	flags.Var(o.drainEnv, "drain-env", "`KEY=VALUE` added to the drain scenario's streams workers' environment only (repeatable), e.g. -drain-env ADMIN_ADDR=127.0.0.1:6071 to profile them")
 	flags.IntVar(&o.reps, "reps", 5, "measurements of each side of every pair")
 	flags.DurationVar(&o.duration, "duration", 5*time.Second, "length of one throughput measurement")
 	flags.DurationVar(&o.warmup, "warmup", time.Second, "load before each throughput measurement, not counted")

@@ -419,3 +419,9 @@ func registerPrefill(reg prometheus.Registerer, s *redis.Settler) {
 		Name: "worker_list_prefill_failures_total", Help: "Prefills given up (reading the generation, the SELECT or the encoding failed); the invalidation went on without them.",
 	}, func() float64 { return float64(s.PrefillFailures()) }))
 }
+
+// Both queues read ahead; the workers take their messages in shares.
+var (
+	_ consumer.Buffering = (*redis.StreamConsumer)(nil)
+	_ consumer.Buffering = (*redis.ChannelConsumer)(nil)
+)

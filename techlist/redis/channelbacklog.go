@@ -78,6 +78,18 @@ func (b *backlog) take(ctx context.Context) (techlist.Delivery, error) {
 	}
 }
 
+// takeBuffered appends to ds up to n of the oldest items, without
+// waiting for any.
+func (b *backlog) takeBuffered(ds []techlist.Delivery, n int) []techlist.Delivery {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n = min(n, len(b.items))
+	ds = append(ds, b.items[:n]...)
+	clear(b.items[:n])
+	b.items = b.items[n:]
+	return ds
+}
+
 // settle says n messages taken are done with: stored, failed or rejected.
 func (b *backlog) settle(n int) {
 	b.mu.Lock()

@@ -101,6 +101,12 @@ func (c *ChannelConsumer) Receive(ctx context.Context) (techlist.Delivery, error
 	return c.queue.take(ctx)
 }
 
+// ReceiveBuffered appends to ds up to n messages already read, as Receive
+// would hand them out, without waiting.
+func (c *ChannelConsumer) ReceiveBuffered(ds []techlist.Delivery, n int) []techlist.Delivery {
+	return c.queue.takeBuffered(ds, n)
+}
+
 // Buffered returns how many messages were read and not yet taken.
 func (c *ChannelConsumer) Buffered() int { return c.queue.len() }
 

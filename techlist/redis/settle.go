@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -79,6 +80,24 @@ func (s *Settler) learn(cmd *goredis.Cmd) {
 	}
 }
 
+// publishEach publishes each of its arguments after the first on the
+// channel the first names, in order: one message per event, as PUBLISH
+// would, but one command for the batch. 500 PUBLISH commands in a pipeline
+// cost the worker about 1 µs of CPU per event (a command each to build,
+// write and read the reply of) and Redis about as much; this, about 0.4
+// and 1 µs.
+//
+// KEYS: none. ARGV: the channel, then the messages.
+var publishEach = goredis.NewScript(`
+for i = 2, #ARGV do redis.call('PUBLISH', ARGV[1], ARGV[i]) end
+return #ARGV - 1
+`)
+
+// eventBufs keeps the buffers Settle encodes a batch's events into (about
+// 128 KB at 500 rows): one allocated per batch was a good part of the
+// worker's garbage while draining.
+var eventBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 // Settle acknowledges ds, clears the pending marks of ids, invalidates the
 // lists and announces events, in that order. Call it only after the
 // batch's rows are committed.
@@ -88,21 +107,30 @@ func (s *Settler) Settle(ctx context.Context, ds []techlist.Delivery, ids []stri
 	}
 	args := s.prefill.args(ctx)
 	var inval *goredis.Cmd
-	buf := make([]byte, 0, 256*len(events))
+	bufp := eventBufs.Get().(*[]byte)
+	defer eventBufs.Put(bufp) // after the pipeline, which is done with it
+	buf := slices.Grow((*bufp)[:0], 256*len(events))
 	_, err := s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		s.acker.queueAck(ctx, p, ds)
 		if len(ids) > 0 {
 			p.Del(ctx, s.cache.pendingKeys(ids)...)
 		}
 		inval = invalidateAndFill.Eval(ctx, p, s.listKeys(), args...)
+		if len(events) == 0 {
+			return nil
+		}
+		msgs := make([]any, 1, 1+len(events))
+		msgs[0] = s.events.channel
 		for _, ev := range events {
 			start := len(buf)
 			var err error
 			if buf, err = ev.AppendJSON(buf); err != nil {
 				return fmt.Errorf("encode event: %w", err)
 			}
-			p.Publish(ctx, s.events.channel, buf[start:len(buf):len(buf)])
+			msgs = append(msgs, buf[start:len(buf):len(buf)])
 		}
+		*bufp = buf[:0]
+		publishEach.Eval(ctx, p, nil, msgs...)
 		return nil
 	})
 	if inval != nil {

@@ -235,6 +235,30 @@ func (s *StreamConsumer) nextBuffered() (techlist.Delivery, bool) {
 	return techlist.Delivery{}, false
 }
 
+// Buffered is how many entries read are not handed out yet (some may
+// prove taken over by another worker meanwhile, and be skipped).
+func (s *StreamConsumer) Buffered() int {
+	n := 0
+	for _, p := range s.partsNow() {
+		n += len(p.buf)
+	}
+	return n
+}
+
+// ReceiveBuffered appends to ds up to n entries already read, as Receive
+// would hand them out, without a round trip or waiting: the worker takes
+// a share of a read at once rather than one entry per call.
+func (s *StreamConsumer) ReceiveBuffered(ds []techlist.Delivery, n int) []techlist.Delivery {
+	for range n {
+		d, ok := s.nextBuffered()
+		if !ok {
+			break
+		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
 func (s *StreamConsumer) buffered() bool {
 	return slices.ContainsFunc(s.partsNow(), func(p *streamPart) bool { return len(p.buf) > 0 })
 }
@@ -317,8 +341,8 @@ func (s *StreamConsumer) read(ctx context.Context, parts []*streamPart, block ti
 			continue
 		}
 		for _, st := range res {
+			p.holdRead(st.Messages)
 			for _, m := range st.Messages {
-				p.hold(m.ID)
 				p.buf = append(p.buf, delivery(m, 1, p.index))
 			}
 		}
@@ -349,6 +373,15 @@ func (p *streamPart) hold(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.held[id] = struct{}{}
+}
+
+// holdRead holds the entries of a read, under one lock for all.
+func (p *streamPart) holdRead(msgs []goredis.XMessage) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range msgs {
+		p.held[m.ID] = struct{}{}
+	}
 }
 
 // release drops ids from the held set: acked, failed, rejected, or taken
@@ -518,31 +551,60 @@ func (s *StreamConsumer) Ack(ctx context.Context, ds ...techlist.Delivery) error
 }
 
 // queueAck queues the acknowledgement of ds on p (see Settler), partition
-// by partition.
+// by partition. Only the entries delivered before (Deliveries other than
+// 1) can have failure records to delete: a failure is counted in the
+// attempts before its entry is handed out again, and a claimed entry's
+// Deliveries is one more than that count. Sending 1,000 HDEL arguments per
+// 500-entry batch for records that do not exist cost the worker and Redis
+// both.
 func (s *StreamConsumer) queueAck(ctx context.Context, p goredis.Pipeliner, ds []techlist.Delivery) {
-	byPart := make(map[int][]string, 1)
+	type acks struct{ ids, failed []string }
+	byPart := make(map[int]*acks, 1)
 	for _, d := range ds {
-		if d.ID != "" {
-			byPart[d.Partition] = append(byPart[d.Partition], d.ID)
+		if d.ID == "" {
+			continue
+		}
+		a := byPart[d.Partition]
+		if a == nil {
+			a = &acks{ids: make([]string, 0, len(ds))}
+			byPart[d.Partition] = a
+		}
+		a.ids = append(a.ids, d.ID)
+		if d.Deliveries != 1 {
+			a.failed = append(a.failed, d.ID)
 		}
 	}
-	for i, ids := range byPart {
+	for i, a := range byPart {
 		part, err := s.part(i)
 		if err != nil {
 			continue // not one of ours: nothing of it is held here
 		}
-		queueAckIDs(ctx, p, part, s.cfg.Group, ids)
+		queueAckIDs(ctx, p, part, s.cfg.Group, a.ids, a.failed)
 	}
 }
 
 // queueAckIDs lets go of part's ids and queues their XACK, their XDEL and
-// the deletion of their failure records.
-func queueAckIDs(ctx context.Context, p goredis.Pipeliner, part *streamPart, group string, ids []string) {
+// the deletion of the failure records of those of them in failed.
+//
+// The ids are made arguments once for both commands: go-redis's own XAck
+// and XDel box each id again.
+func queueAckIDs(ctx context.Context, p goredis.Pipeliner, part *streamPart, group string, ids, failed []string) {
 	part.release(ids...)
-	p.XAck(ctx, part.stream, group, ids...)
-	p.XDel(ctx, part.stream, ids...)
-	p.HDel(ctx, errorsKey(part.stream), ids...)
-	p.HDel(ctx, attemptsKey(part.stream), ids...)
+	command := func(ids []string, head ...any) []any {
+		args := make([]any, len(head), len(head)+len(ids))
+		copy(args, head)
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		return args
+	}
+	xack := command(ids, "xack", part.stream, group)
+	p.Do(ctx, xack...)
+	p.Do(ctx, append([]any{"xdel", part.stream}, xack[3:]...)...)
+	if len(failed) > 0 {
+		p.Do(ctx, command(failed, "hdel", errorsKey(part.stream))...)
+		p.Do(ctx, command(failed, "hdel", attemptsKey(part.stream))...)
+	}
 }
 
 // Fail counts a failed attempt of an entry and records why. The entry
@@ -596,7 +658,16 @@ func (s *StreamConsumer) deadLetter(ctx context.Context, d techlist.Delivery, re
 		return fmt.Errorf("dead-letter %s: %w", d.ID, err)
 	}
 	s.dead.Add(1)
-	return s.Ack(ctx, d)
+	// Acknowledged with its failure records deleted, whatever its
+	// Deliveries: Fail may have just counted its first failed attempt.
+	_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		queueAckIDs(ctx, p, part, s.cfg.Group, []string{d.ID}, []string{d.ID})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("acknowledge dead letter %s: %w", d.ID, err)
+	}
+	return nil
 }
 
 // Backlogs returns how many entries wait (unread or pending) in each

@@ -469,3 +469,99 @@ func TestStreamMarkerLivesMarkerTTL(t *testing.T) {
 		t.Errorf("marker TTL: got %s, want at most MarkerTTL(5s) = 1m", ttl)
 	}
 }
+
+// TestStreamReceiveBufferedHandsOutTheRestOfARead: after a Receive, the
+// entries of the same read are handed out by ReceiveBuffered, in order,
+// without another read, and are held and acknowledged as any other.
+func TestStreamReceiveBufferedHandsOutTheRestOfARead(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	stream := streamName(names)
+	pub := redis.NewStreamPublisher(rdb, stream, 100, time.Minute)
+	var want []string
+	for i := range 5 {
+		env := envelope(t, fmt.Sprintf("tech %d", i))
+		env.ID = fmt.Sprintf("01890a5d-ac96-774b-bcce-%s%02d", testenv.Suffix(), i)
+		if err := pub.Publish(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, env.ID)
+	}
+	c := newConsumer(t, rdb, streamConfig(stream, "a")) // Read: 10
+	ds := []techlist.Delivery{receive(t, c)}
+	if got := c.Buffered(); got != 4 {
+		t.Fatalf("Buffered after the first Receive: got %d, want 4", got)
+	}
+	ds = c.ReceiveBuffered(ds, 3)
+	ds = c.ReceiveBuffered(ds, 3)
+	if len(ds) != 5 || c.Buffered() != 0 {
+		t.Fatalf("got %d deliveries, %d still buffered, want all 5 handed out", len(ds), c.Buffered())
+	}
+	for i, d := range ds {
+		env, err := techlist.DecodeEnvelope(d.Payload)
+		if err != nil || env.ID != want[i] || d.Deliveries != 1 {
+			t.Errorf("delivery %d: got %+v (%v), want %s delivered once, in order", i, env, err, want[i])
+		}
+	}
+	if err := c.Ack(ctx, ds...); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := pub.Backlog(ctx); n != 0 {
+		t.Errorf("backlog after ack: got %d, want 0", n)
+	}
+}
+
+// TestStreamAckDeletesTheFailureRecords: an entry that failed, handed out
+// again and then acknowledged (alone, or in a batch of first deliveries)
+// leaves no failure record behind; one dead-lettered at its first failure
+// neither.
+func TestStreamAckDeletesTheFailureRecords(t *testing.T) {
+	t.Parallel()
+	rdb, names := testenv.Redis(t)
+	ctx := context.Background()
+	stream := streamName(names)
+	cfg := streamConfig(stream, "only")
+	c := newConsumer(t, rdb, cfg)
+	pub := redis.NewStreamPublisher(rdb, stream, 100, time.Minute)
+	for range 2 {
+		if err := pub.Publish(ctx, envelope(t, "Go")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed, first := receive(t, c), receive(t, c)
+	if err := c.Fail(ctx, failed, errors.New("mysql down")); err != nil {
+		t.Fatal(err)
+	}
+	again := receive(t, c)
+	if again.ID != failed.ID || again.Deliveries != 2 {
+		t.Fatalf("got %s delivered %d times, want the failed %s again", again.ID, again.Deliveries, failed.ID)
+	}
+	if err := c.Ack(ctx, first, again); err != nil {
+		t.Fatal(err)
+	}
+	keys := redis.StreamKeys(stream, "")
+	for _, key := range keys[1:3] {
+		if n, err := rdb.HLen(ctx, key).Result(); err != nil || n != 0 {
+			t.Errorf("%s after the ack: %d fields, %v; want none", key, n, err)
+		}
+	}
+
+	cfg.Consumer, cfg.MaxDeliveries = "once", 1
+	once := newConsumer(t, rdb, cfg)
+	if err := pub.Publish(ctx, envelope(t, "Rust")); err != nil {
+		t.Fatal(err)
+	}
+	d := receive(t, once)
+	if err := once.Fail(ctx, d, errors.New("mysql down")); err != nil {
+		t.Fatal(err)
+	}
+	if once.DeadLettered() != 1 {
+		t.Fatalf("dead-lettered %d, want the entry that failed its only attempt", once.DeadLettered())
+	}
+	for _, key := range keys[1:3] {
+		if n, err := rdb.HLen(ctx, key).Result(); err != nil || n != 0 {
+			t.Errorf("%s after the dead letter: %d fields, %v; want none", key, n, err)
+		}
+	}
+}

@@ -133,21 +133,27 @@ type result struct {
 
 // Run consumes until ctx ends, then stops taking messages, lets the running
 // tasks finish and stores their rows (within DrainTimeout), and returns.
+//
+// Concurrency workers each take messages off the source in turn and run
+// their tasks; each row goes into the batch being filled, which whoever
+// fills it (or BatchWait) hands to the flushers. No goroutine is started
+// and no channel crossed per message: at tens of thousands of rows a
+// second those hops, not the task, were the worker's cost.
 func (c *Consumer) Run(ctx context.Context) error {
 	drainCtx, endDrain := c.drainContext(ctx)
 	defer endDrain()
 	recvCtx, stopSource := c.receiveContext(ctx, drainCtx)
 	defer stopSource()
 
-	results := make(chan result, c.cfg.BatchSize)
-	batcherDone := make(chan struct{})
-	go func() {
-		defer close(batcherDone)
-		c.batch(drainCtx, results)
-	}()
-	c.receive(recvCtx, drainCtx, results)
-	close(results)
-	<-batcherDone
+	b := c.newBatcher(drainCtx)
+	rc := c.newReceiver()
+	var workers sync.WaitGroup
+	for range max(c.cfg.Concurrency, 1) {
+		workers.Go(func() { c.work(recvCtx, drainCtx, rc, b) })
+	}
+	workers.Wait()
+	c.logger.Info("stopped taking messages; the running tasks have finished")
+	b.close()
 	if drainCtx.Err() != nil {
 		return ErrDrainTimeout
 	}
@@ -168,48 +174,29 @@ func (c *Consumer) drainContext(ctx context.Context) (drainCtx context.Context, 
 	}
 }
 
-// receive takes messages until recvCtx ends or the source is drained,
-// retrying a failed Receive with capped, jittered backoff, and starts the
-// task of each; it returns once every task it started has finished.
-func (c *Consumer) receive(recvCtx, drainCtx context.Context, results chan<- result) {
-	var tasks sync.WaitGroup
-	sem := make(chan struct{}, c.cfg.Concurrency)
-	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: true}
-	for recvCtx.Err() == nil {
-		d, err := c.src.Receive(recvCtx)
-		if err != nil {
-			if recvCtx.Err() != nil || errors.Is(err, techlist.ErrDrained) {
-				break
+// work runs the tasks of the messages it takes, until receiving ends.
+// Taken off the queue already, they still run after ctx ends, as long as
+// the drain lasts (drainCtx).
+func (c *Consumer) work(recvCtx, drainCtx context.Context, rc *receiver, b *batcher) {
+	var taken []techlist.Delivery
+	for {
+		taken = rc.take(recvCtx, taken[:0])
+		if len(taken) == 0 {
+			return
+		}
+		c.metrics.received.Add(float64(len(taken)))
+		for i, d := range taken {
+			taken[i] = techlist.Delivery{} // let the payload go with its row
+			env, err := techlist.DecodeEnvelope(d.Payload)
+			if err != nil {
+				c.reject(drainCtx, d, err)
+				continue
 			}
-			wait := backoff.Next()
-			c.logger.Warn("receive failed; retrying", "err", err, "in", wait)
-			retry.Sleep(recvCtx, wait)
-			continue
+			if r, ok := c.runTask(drainCtx, d, env); ok {
+				b.add(r)
+			}
 		}
-		backoff.Reset()
-		c.metrics.received.Inc()
-		env, err := techlist.DecodeEnvelope(d.Payload)
-		if err != nil {
-			c.reject(drainCtx, d, err)
-			continue
-		}
-		// Taken off the queue already: after ctx ends it still runs, as
-		// long as the drain lasts.
-		select {
-		case sem <- struct{}{}:
-		case <-drainCtx.Done():
-			c.metrics.failed.Inc()
-			c.logger.Error("drain timed out; message not stored", "id", env.ID, "request_id", env.RequestID)
-			c.src.Fail(context.WithoutCancel(drainCtx), d, drainCtx.Err())
-			continue
-		}
-		tasks.Go(func() {
-			defer func() { <-sem }()
-			c.runTask(drainCtx, d, env, results)
-		})
 	}
-	c.logger.Info("stopped taking messages; finishing running tasks")
-	tasks.Wait()
 }
 
 // reject sets a malformed message aside for good.
@@ -236,8 +223,9 @@ func (c *Consumer) receiveContext(ctx, drainCtx context.Context) (context.Contex
 	})
 }
 
-// runTask analyses one message and hands its row to the batcher.
-func (c *Consumer) runTask(ctx context.Context, d techlist.Delivery, env techlist.Envelope, results chan<- result) {
+// runTask analyses one message and returns its row; a failed task is
+// told to the source instead.
+func (c *Consumer) runTask(ctx context.Context, d techlist.Delivery, env techlist.Envelope) (result, bool) {
 	ctx, span := c.startMessage(ctx, env)
 	defer span.End()
 	prio, err := c.analyse(ctx, env.Text)
@@ -248,63 +236,14 @@ func (c *Consumer) runTask(ctx context.Context, d techlist.Delivery, env techlis
 		if err := c.src.Fail(ctx, d, err); err != nil {
 			c.logger.Warn("recording a failure failed", "id", env.ID, "err", err)
 		}
-		return
+		return result{}, false
 	}
-	results <- result{
+	return result{
 		tech:      techlist.Tech{ID: env.ID, Text: env.Text, Priority: prio, SubmittedAt: env.SubmittedAt.UTC()},
 		requestID: env.RequestID,
 		delivery:  d,
 		span:      span.SpanContext(),
-	}
-}
-
-// batch collects results into batches, closed by size or BatchWait after
-// the first of a batch arrived, whichever is first, and once more at the
-// end. Up to Flushers batches are stored at once, so the next batch fills
-// while the last one commits.
-func (c *Consumer) batch(ctx context.Context, results <-chan result) {
-	full := make(chan []result)
-	var flushers sync.WaitGroup
-	for range max(c.cfg.Flushers, 1) {
-		flushers.Add(1)
-		go func() {
-			defer flushers.Done()
-			for b := range full {
-				c.flush(ctx, b)
-			}
-		}()
-	}
-	defer flushers.Wait()
-	defer close(full)
-
-	batch := make([]result, 0, c.cfg.BatchSize)
-	send := func() {
-		if len(batch) > 0 {
-			full <- batch
-			batch = make([]result, 0, c.cfg.BatchSize)
-		}
-	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case r, ok := <-results:
-			if !ok {
-				send()
-				return
-			}
-			if len(batch) == 0 {
-				timer.Reset(c.cfg.BatchWait)
-			}
-			batch = append(batch, r)
-			if len(batch) >= c.cfg.BatchSize {
-				timer.Stop()
-				send()
-			}
-		case <-timer.C:
-			send()
-		}
-	}
+	}, true
 }
 
 // flush stores a batch, then acknowledges, invalidates and announces it.

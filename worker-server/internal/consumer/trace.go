@@ -69,8 +69,9 @@ func failed(span trace.Span, err error) {
 // events returns the tech.created events of the stored techs, each
 // carrying the span of the message that brought it.
 func (c *Consumer) eventsOf(ctx context.Context, batch []result, stored []techlist.Tech) []techlist.Event {
-	spans := make(map[string]trace.SpanContext, len(batch))
+	var spans map[string]trace.SpanContext // nil unless traced: a map of 500 per batch showed in the drain's profile
 	if c.tracing.Enabled {
+		spans = make(map[string]trace.SpanContext, len(batch))
 		for _, r := range batch {
 			spans[r.tech.ID] = r.span
 		}

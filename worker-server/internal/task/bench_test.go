@@ -8,3 +8,10 @@ func BenchmarkPriority(b *testing.B) {
 		Priority("Redis Streams with consumer groups")
 	}
 }
+
+func BenchmarkPriorityNormalised(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		Priority("backlog tech 4242")
+	}
+}

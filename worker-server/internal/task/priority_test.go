@@ -2,6 +2,8 @@ package task
 
 import (
 	"context"
+	"hash/fnv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +58,28 @@ func TestAnalyseHonoursCostAndContext(t *testing.T) {
 	got, err := Analyser{}.Analyse(context.Background(), "Go")
 	if err != nil || got != Priority("Go") {
 		t.Errorf("Analyse without cost: got %s, %v; want %s", got, err, Priority("Go"))
+	}
+}
+
+// TestNormalisedTextsTakeTheShortCut: Priority's short cut for texts
+// already in normal form gives what the full normalisation and hash/fnv
+// give, for texts in normal form and not.
+func TestNormalisedTextsTakeTheShortCut(t *testing.T) {
+	for _, text := range []string{"", "go", "backlog tech 42", "Go", " go", "go ", "go  redis", "go\tredis",
+		"go\nredis", "café au lait", "naïve", "redis\u00a0streams", "x", "a b c d e f", "UPPER lower"} {
+		norm := strings.Join(strings.Fields(strings.ToLower(text)), " ")
+		// Non-ASCII texts take the long way, normal or not.
+		ascii := strings.IndexFunc(text, func(r rune) bool { return r >= 0x80 }) < 0
+		if normalised(text) && norm != text || ascii && !normalised(text) && norm == text {
+			t.Errorf("normalised(%q) = %v, but its normal form is %q", text, normalised(text), norm)
+		}
+		h := fnv.New32a()
+		h.Write([]byte(norm))
+		if got, want := fnv32a(norm), h.Sum32(); got != want {
+			t.Errorf("fnv32a(%q) = %d, hash/fnv gives %d", norm, got, want)
+		}
+		if got, want := Priority(text), Priority(norm); got != want {
+			t.Errorf("Priority(%q) = %s, of its normal form %q %s", text, got, norm, want)
+		}
 	}
 }
