@@ -55,7 +55,7 @@ func (b *bench) accept(ctx context.Context) ([]Row, error) {
 		return nil, err
 	}
 	row := pairRow("POST /api/v1/techs, accept path alone (streams, no worker)", "req/s", res.ours, res.base, atLeastRatio(0.5)).
-		note("202 answers per second from an api-server in streams mode with no worker: each POST's pending mark, its index entry and the append-once XADD go in one pipeline, shared by the POSTs in flight; the entries wait in the stream (deleted between measurements); the bare server reads the body and answers a fixed 202")
+		note("202 answers per second from an api-server in streams mode with no worker: each POST's pending mark and its append-once XADD (a script, with its marker) go in one pipeline, shared by the POSTs in flight (streams mode keeps no pending index); the entries wait in the stream (deleted between measurements); the bare server reads the body and answers a fixed 202")
 	if failed, kinds := failureNotes(res.oursRuns); failed+res.warmFailures > 0 {
 		row = row.problem("%d requests were not answered 202 (%s)", failed+res.warmFailures, kinds)
 	}
