@@ -32,17 +32,25 @@ func TestRunServesRepeatedReadsFromMemory(t *testing.T) {
 	base := "http://127.0.0.1:" + env["PORT"]
 	testenv.WaitStatus(t, base+"/healthz", http.StatusOK, 30*time.Second, errc)
 
-	for range 3 {
+	// The first read misses and fills the cache after its answer, so the
+	// reads after it come from memory once that fill has landed (on a
+	// loaded machine, not always by the third read).
+	reads := 0
+	for deadline := time.Now().Add(10 * time.Second); ; {
 		if a := request(t, "GET", base+"/api/v1/techs", "", ""); a.status != 200 {
 			t.Fatalf("GET: got %d", a.status)
 		}
-	}
-	m := localHits.FindStringSubmatch(string(request(t, "GET", base+"/metrics", "", "").body))
-	if m == nil {
-		t.Fatal("no api_cache_local_hits_total in /metrics")
-	}
-	if n, _ := strconv.Atoi(m[1]); n < 1 {
-		t.Fatalf("api_cache_local_hits_total after 3 reads: got %d, want at least 1", n)
+		reads++
+		m := localHits.FindStringSubmatch(string(request(t, "GET", base+"/metrics", "", "").body))
+		if m == nil {
+			t.Fatal("no api_cache_local_hits_total in /metrics")
+		}
+		if n, _ := strconv.Atoi(m[1]); n >= 1 && reads >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("api_cache_local_hits_total after %d reads over 10 s: got %s, want at least 1", reads, m[1])
+		}
 	}
 
 	// What the worker does after a commit: the row, the invalidation, the event.
