@@ -86,7 +86,7 @@ func readSettings(env *config.Env) settings {
 			Concurrency:  env.Int("WORKER_CONCURRENCY", 64, 1, 10000),
 			BatchSize:    env.Int("BATCH_SIZE", 500, 1, 5000),
 			BatchWait:    env.Duration("BATCH_WAIT", 5*time.Millisecond),
-			Flushers:     env.Int("FLUSHERS", 8, 1, 64),
+			Flushers:     env.Int("FLUSHERS", 4, 1, 64),
 			DrainTimeout: shutdown,
 		},
 		startupTimeout:  env.Duration("STARTUP_TIMEOUT", 60*time.Second),

@@ -78,7 +78,7 @@ func BenchmarkDrain(b *testing.B) {
 			src.ds[i] = techlist.Delivery{Payload: payloads[i%len(payloads)], ID: testID(i), Deliveries: 1}
 		}
 		settler := &countingSettler{want: int64(len(src.ds)), done: make(chan struct{})}
-		cons := New(Config{Concurrency: 64, BatchSize: 500, BatchWait: 5 * time.Millisecond, Flushers: 8, DrainTimeout: wait}, Deps{
+		cons := New(Config{Concurrency: 64, BatchSize: 500, BatchWait: 5 * time.Millisecond, Flushers: 4, DrainTimeout: wait}, Deps{
 			Source: src, Analyse: instantAnalyse, Store: nopStore{}, Settler: settler,
 			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: NewMetrics(prometheus.NewRegistry()), Now: time.Now,
 		})
