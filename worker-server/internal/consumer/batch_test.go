@@ -80,14 +80,7 @@ func TestWorkersShareABufferedRead(t *testing.T) {
 	close(task.release)
 	testenv.Eventually(t, "every row stored", func() bool { return len(store.Rows()) == total })
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: got %v, want nil", err)
-		}
-	case <-time.After(wait):
-		t.Fatalf("Run did not return within %s", wait)
-	}
+	runReturned(t, done)
 	if got := sorted(ids(store.Rows())); !slices.Equal(got, want) {
 		t.Errorf("stored %v, want each of %v once", got, want)
 	}

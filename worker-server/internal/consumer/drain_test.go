@@ -63,6 +63,16 @@ func TestDrainerIsDrainedAfterStop(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
 	cancel()
+	runReturned(t, done)
+	if got := sorted(ids(store.Rows())); !slices.Equal(got, want) {
+		t.Errorf("stored %v, want everything the source handed out after Stop: %v", got, want)
+	}
+}
+
+// runReturned waits for Run's result on done, which must be nil within
+// wait.
+func runReturned(t *testing.T, done <-chan error) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -70,8 +80,5 @@ func TestDrainerIsDrainedAfterStop(t *testing.T) {
 		}
 	case <-time.After(wait):
 		t.Fatalf("Run did not return within %s", wait)
-	}
-	if got := sorted(ids(store.Rows())); !slices.Equal(got, want) {
-		t.Errorf("stored %v, want everything the source handed out after Stop: %v", got, want)
 	}
 }
