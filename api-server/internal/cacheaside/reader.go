@@ -125,8 +125,8 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 	for look := 0; ; look++ {
 		fills := r.misses.fills()
 		cached, gen, stale, err := r.cachedPage(ctx, field, localGen, look == 0)
-		if err != nil && ctx.Err() != nil {
-			return nil, "", fmt.Errorf("read list page: %w", ctx.Err()) // the client left: Redis is not down
+		if err := clientLeft(ctx, "read list page"); err != nil {
+			return nil, "", err
 		}
 		if err != nil {
 			r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
@@ -158,6 +158,17 @@ func (r *Reader) List(ctx context.Context, limit int, cursor string) ([]byte, St
 		r.observe("list", status)
 		return b, status, nil
 	}
+}
+
+// clientLeft returns, when the request's client has gone, the error to
+// answer with instead of a failed cache read's: the read failed because
+// the request ended, Redis is not down, and nothing should warn or fall
+// back to MySQL. It returns nil while the client is there.
+func clientLeft(ctx context.Context, what string) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, ctx.Err())
 }
 
 // cachedPage reads a page from Redis. With the in-process tier, the
@@ -344,6 +355,9 @@ type TechResult struct {
 func (r *Reader) Tech(ctx context.Context, id string) (TechResult, error) {
 	cached, err := r.cache.Tech(ctx, id)
 	if err != nil {
+		if err := clientLeft(ctx, "read tech"); err != nil {
+			return TechResult{}, err
+		}
 		r.logger.WarnContext(ctx, "cache unavailable, reading MySQL", "err", err)
 		return r.storedOrCannotTell(ctx, id, Bypass, err)
 	}
@@ -353,6 +367,9 @@ func (r *Reader) Tech(ctx context.Context, id string) (TechResult, error) {
 	}
 	pending, err := r.cache.Pending(ctx, id)
 	if err != nil {
+		if err := clientLeft(ctx, "read pending mark"); err != nil {
+			return TechResult{}, err
+		}
 		r.logger.WarnContext(ctx, "cache unavailable, cannot check pending", "err", err)
 		return r.storedOrCannotTell(ctx, id, Miss, err)
 	}
