@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/techlist/techlist/testenv"
+
 	"github.com/techlist/api-server/internal/cacheaside"
 )
 
@@ -151,9 +153,7 @@ func TestReadersAfterADropShareOneRedisRead(t *testing.T) {
 			results <- status
 		}()
 	}
-	for readingPage() < 21 { // all wait on the one read
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, "the 21 readers waiting on the one read", func() bool { return readingPage() >= 21 })
 	leave() // the reader that started the read goes away
 	if err := <-leaderDone; err == nil {
 		t.Error("the reader that left: got no error")
@@ -199,5 +199,17 @@ func TestReaderThatLeftDoesNotReadMySQL(t *testing.T) {
 	}
 	if store.listCalls != 0 || logs.Len() != 0 {
 		t.Errorf("after the client left: %d MySQL queries, log %q; want none", store.listCalls, logs.String())
+	}
+	// A single tech's read too, whether the tech or its pending mark failed.
+	cache.techErr = context.Canceled
+	if _, err := r.Tech(ctx, anID); !errors.Is(err, context.Canceled) {
+		t.Errorf("Tech: got %v, want context.Canceled", err)
+	}
+	cache.techErr, cache.pendingErr = nil, context.Canceled
+	if _, err := r.Tech(ctx, anID); !errors.Is(err, context.Canceled) {
+		t.Errorf("Tech, pending mark: got %v, want context.Canceled", err)
+	}
+	if store.getCalls != 0 || logs.Len() != 0 {
+		t.Errorf("after the client left, reading a tech: %d MySQL reads, log %q; want none", store.getCalls, logs.String())
 	}
 }
