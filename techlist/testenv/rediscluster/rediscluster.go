@@ -61,7 +61,19 @@ func Start(ctx context.Context, dir string) (*Cluster, error) {
 	return start(ctx, dir, serverBin, cliBin)
 }
 
+// start starts the cluster, again on other ports when a node lost one of
+// its ports to another process between freePorts and its bind (tests in
+// parallel take ports all the time: CI saw a bus port taken).
 func start(ctx context.Context, dir, server, cli string) (*Cluster, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := startOnce(ctx, dir, server, cli)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
+			return c, err
+		}
+	}
+}
+
+func startOnce(ctx context.Context, dir, server, cli string) (*Cluster, error) {
 	c := &Cluster{}
 	ok := false
 	defer func() {

@@ -139,3 +139,36 @@ func lowFreePort(t *testing.T) int {
 	t.Skip("no free port in 20000-29999")
 	return 0
 }
+
+// A node that lost a port to another process between the choice of its
+// ports and its bind (here the first node started, by a server that says
+// so and exits) is started again on other ports, with the cluster.
+func TestStartAgainWhenAPortWasTaken(t *testing.T) {
+	testenv.NeedRedisBinaries(t)
+	real, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("no redis-server on PATH")
+	}
+	dir := t.TempDir()
+	once := filepath.Join(dir, "failed-once")
+	server := filepath.Join(dir, "server.sh")
+	script := `#!/bin/sh
+if [ ! -e ` + once + ` ]; then
+	touch ` + once + `
+	for a; do [ "$prev" = --logfile ] && echo "# Could not create server TCP listening socket: bind: Address already in use" > "$a"; prev=$a; done
+	exit 1
+fi
+exec ` + real + ` "$@"
+`
+	if err := os.WriteFile(server, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := rediscluster.StartWith(context.Background(), filepath.Join(dir, "cluster"), server, "redis-cli")
+	if err != nil {
+		t.Fatalf("Start after a node lost its port: %v", err)
+	}
+	c.Stop()
+	if _, err := os.Stat(once); err != nil {
+		t.Fatalf("the server never failed, so this test shows nothing: %v", err)
+	}
+}
